@@ -1,0 +1,143 @@
+"""The `ls-context` command line: one thin command per task a labeling lead has."""
+
+from __future__ import annotations
+
+import click
+
+from . import __version__
+from .errors import LSContextError
+
+
+class Commands(click.Group):
+    """A click group that turns the project's errors into one clear line and exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except LSContextError as error:
+            raise click.ClickException(str(error)) from None
+
+
+def not_implemented_yet(name: str) -> None:
+    click.echo(f"ls-context {name}: not implemented yet", err=True)
+    raise SystemExit(2)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ls-context")
+def main() -> None:
+    """Context for labelers and proof of quality for leads, inside Label Studio.
+
+    Label Studio's URL and API key come from LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY.
+    """
+
+
+@main.group(cls=Commands)
+def config() -> None:
+    """Extend Label Studio label configs."""
+
+
+@config.command("inject")
+@click.argument("config_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--guidelines", type=click.Path(exists=True, dir_okay=False), help="Guidelines YAML file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+def config_inject(config_file, guidelines, output) -> None:
+    """Add the flag control, hints, rationale and feedback display to CONFIG_FILE."""
+    not_implemented_yet("config inject")
+
+
+@main.group(cls=Commands)
+def guidelines() -> None:
+    """Guidelines as code: one versioned YAML file per project."""
+
+
+@guidelines.command("check")
+@click.argument("guidelines_file", type=click.Path(exists=True, dir_okay=False))
+def guidelines_check(guidelines_file) -> None:
+    """Validate GUIDELINES_FILE; errors name the file, the line and the field."""
+    not_implemented_yet("guidelines check")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9090, show_default=True, type=int)
+@click.option("--db", help="SQLAlchemy URL of the store (default: a SQLite file).")
+def serve(host, port, db) -> None:
+    """Run the ML backend, the webhook intake and the pages."""
+    not_implemented_yet("serve")
+
+
+@main.command()
+@click.option("--project", required=True, type=int, help="Label Studio project id.")
+@click.option("--guidelines", "guidelines_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--backend-url", required=True, help="Where Label Studio reaches `ls-context serve`.")
+def setup(project, guidelines_file, backend_url) -> None:
+    """Wire a project: config, instructions, webhook, ML backend."""
+    not_implemented_yet("setup")
+
+
+@main.group(cls=Commands)
+def gold() -> None:
+    """Gold (honeypot) tasks."""
+
+
+@gold.command("import")
+@click.option("--project", required=True, type=int, help="Label Studio project id.")
+@click.argument("gold_file", type=click.Path(exists=True, dir_okay=False))
+def gold_import(project, gold_file) -> None:
+    """Import GOLD_FILE (tasks with their expected annotations) as gold tasks."""
+    not_implemented_yet("gold import")
+
+
+@main.command()
+@click.option("--project", required=True, type=int, help="Label Studio project id.")
+def sync(project) -> None:
+    """Recover annotations whose webhooks were lost."""
+    not_implemented_yet("sync")
+
+
+@main.command()
+@click.option("--project", required=True, type=int, help="Label Studio project id.")
+def flags(project) -> None:
+    """List flagged tasks grouped by reason and label."""
+    not_implemented_yet("flags")
+
+
+@main.command()
+@click.option("--project", required=True, type=int, help="Label Studio project id.")
+@click.option("--size", required=True, type=int, help="Number of tasks in the pilot batch.")
+@click.option("--gold-ratio", default=0.1, show_default=True, type=float, help="Share of gold tasks mixed in.")
+def pilot(project, size, gold_ratio) -> None:
+    """Pick and mark a pilot batch."""
+    not_implemented_yet("pilot")
+
+
+@main.command()
+@click.option("--project", type=int, help="Label Studio project id.")
+@click.option("--export", "export_file", type=click.Path(exists=True, dir_okay=False), help="Label Studio JSON export.")
+@click.option("--gold", "gold_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", default="report.html", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Also write the metrics as JSON.")
+def report(project, export_file, gold_file, out, json_file) -> None:
+    """Quality report: accuracy per labeler, agreement, confusions, guideline gaps."""
+    not_implemented_yet("report")
+
+
+@main.command()
+@click.option("--project", type=int, help="Label Studio project id.")
+@click.option("--export", "export_file", type=click.Path(exists=True, dir_okay=False), help="Label Studio JSON export.")
+@click.option("--gold", "gold_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--min-accuracy", type=float)
+def gate(project, export_file, gold_file, min_accuracy) -> None:
+    """Pass (exit 0) or fail (exit 1) a pilot batch, printing each criterion."""
+    not_implemented_yet("gate")
+
+
+@main.command()
+@click.option("--port", default=8080, show_default=True, type=int, help="Label Studio's port.")
+@click.option("--data-dir", default="demo-data", show_default=True, type=click.Path(file_okay=False))
+def demo(port, data_dir) -> None:
+    """Bring up Label Studio with an example project on this machine; Ctrl-C stops it."""
+    from .demo import run_demo
+
+    run_demo(port=port, data_dir=data_dir)

@@ -1,0 +1,1 @@
+"""The model server that speaks Label Studio's ML-backend protocol."""

@@ -1,0 +1,108 @@
+"""Fixtures: a real Label Studio server and a real browser, each started once per test session."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from harness import browser as chromium
+from ls_context.errors import NotReady
+from ls_context.local_studio import LABEL_STUDIO_VERSION, LocalLabelStudio, from_template
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("LS_CONTEXT_CACHE", ROOT / ".cache"))
+ARTIFACTS = Path(os.environ.get("LS_CONTEXT_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+def _not_ready(error: NotReady):
+    pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory) -> LocalLabelStudio:
+    """A running Label Studio on loopback, from a migrated template data dir."""
+    venv = Path(os.environ.get("LS_CONTEXT_LS_VENV", ROOT / ".ls-venv"))
+    try:
+        server = from_template(
+            CACHE / f"ls-template-{LABEL_STUDIO_VERSION}", tmp_path_factory.mktemp("label-studio"), venv=venv
+        )
+        server.start()
+    except NotReady as error:
+        _not_ready(error)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ls(label_studio):
+    """The SDK's client, logged in as the server's admin."""
+    from label_studio_sdk import LabelStudio
+
+    return LabelStudio(base_url=label_studio.url, api_key=label_studio.account.token)
+
+
+@pytest.fixture
+def make_project(ls):
+    """Create projects for one test and delete them afterwards."""
+    created = []
+
+    def make(label_config: str, title: str = "ls-context test", **fields):
+        project = ls.projects.create(title=title, label_config=label_config, **fields)
+        created.append(project.id)
+        return project
+
+    yield make
+    for project_id in created:
+        ls.projects.delete(id=project_id)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        chrome = chromium.launch(playwright)
+    except NotReady as error:
+        playwright.stop()
+        _not_ready(error)
+    yield chrome
+    chrome.close()
+    playwright.stop()
+
+
+@pytest.fixture(scope="session")
+def labeler_state(browser, label_studio, tmp_path_factory) -> str:
+    """Cookies of a logged-in session, so each test's page starts logged in."""
+    context = browser.new_context()
+    page = context.new_page()
+    chromium.log_in(page, label_studio.url, label_studio.account.email, label_studio.account.password)
+    state = str(tmp_path_factory.mktemp("browser") / "state.json")
+    context.storage_state(path=state)
+    context.close()
+    return state
+
+
+@pytest.fixture
+def page(browser, labeler_state):
+    context = browser.new_context(storage_state=labeler_state, viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshot(request):
+    """Save a page's screenshot under test-artifacts/, named after the test."""
+
+    def take(page, name: str = "") -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name + (f"-{name}" if name else ""))
+        path = ARTIFACTS / f"{stem}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

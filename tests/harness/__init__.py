@@ -1,0 +1,1 @@
+"""Test harness: a real Label Studio and a real browser, started by pytest fixtures."""
