@@ -18,6 +18,26 @@ class Commands(click.Group):
             raise click.ClickException(str(error)) from None
 
 
+def read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise LSContextError(f"{path}: cannot read: {error}") from None
+
+
+def write_text(path: str | None, text: str) -> None:
+    """Write to `path`, or to stdout when no path is given."""
+    if not path:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise LSContextError(f"{path}: cannot write: {error}") from None
+
+
 def not_implemented_yet(name: str) -> None:
     click.echo(f"ls-context {name}: not implemented yet", err=True)
     raise SystemExit(2)
@@ -40,10 +60,19 @@ def config() -> None:
 @config.command("inject")
 @click.argument("config_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--guidelines", type=click.Path(exists=True, dir_okay=False), help="Guidelines YAML file.")
+@click.option("--overwrite-hints", is_flag=True, help="Replace hints the config already has.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-def config_inject(config_file, guidelines, output) -> None:
-    """Add the flag control, hints, rationale and feedback display to CONFIG_FILE."""
-    not_implemented_yet("config inject")
+def config_inject(config_file, guidelines, overwrite_hints, output) -> None:
+    """Add the flag control, hints, rationale and feedback display to CONFIG_FILE.
+
+    Injecting into an already extended config gives the same config again.
+    """
+    from .guidelines import load
+    from .label_config import Injection, inject
+
+    rules = load(guidelines) if guidelines else None
+    extended = inject(read_text(config_file), Injection.from_guidelines(rules, overwrite_hints))
+    write_text(output, extended)
 
 
 @main.group(cls=Commands)
@@ -55,7 +84,25 @@ def guidelines() -> None:
 @click.argument("guidelines_file", type=click.Path(exists=True, dir_okay=False))
 def guidelines_check(guidelines_file) -> None:
     """Validate GUIDELINES_FILE; errors name the file, the line and the field."""
-    not_implemented_yet("guidelines check")
+    from .guidelines import load
+
+    loaded = load(guidelines_file)
+    labels = sum(len(control.labels) for control in loaded.controls.values())
+    click.echo(
+        f"{guidelines_file}: ok ({loaded.project}, version {loaded.version}: {len(loaded.controls)} control(s), "
+        f"{labels} label(s), {len(loaded.rules)} rule(s), {len(loaded.flag_reasons)} flag reason(s))"
+    )
+
+
+@guidelines.command("instructions")
+@click.argument("guidelines_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+def guidelines_instructions(guidelines_file, output) -> None:
+    """Render GUIDELINES_FILE as HTML for the project's labeling instructions."""
+    from .guidelines import load
+    from .instructions import render
+
+    write_text(output, render(load(guidelines_file)) + "\n")
 
 
 @main.command()

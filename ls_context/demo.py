@@ -9,9 +9,14 @@ from pathlib import Path
 import click
 
 from . import labelstudio
+from .guidelines import load
+from .instructions import render
 from .local_studio import LABEL_STUDIO_VERSION, LocalLabelStudio, from_template
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "support-triage"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "support-triage"
+CONFIG = ROOT / "label_configs" / "text-classification.xml"
+GUIDELINES = ROOT / "label_configs" / "text-classification.yaml"
 PROJECT_TITLE = "Support triage (ls-context demo)"
 
 
@@ -46,7 +51,9 @@ def ensure_project(client):
     project = labelstudio.find_project(client, PROJECT_TITLE)
     if project is None:
         project = client.projects.create(
-            title=PROJECT_TITLE, label_config=(EXAMPLE / "config.xml").read_text(),
+            title=PROJECT_TITLE, label_config=CONFIG.read_text(),
+            expert_instruction=render(load(GUIDELINES)), show_instruction=True,
+            show_collab_predictions=True,
         )
         tasks = json.loads((EXAMPLE / "tasks.json").read_text())
         client.projects.import_tasks(id=project.id, request=tasks)

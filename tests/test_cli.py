@@ -20,7 +20,7 @@ def test_help_lists_every_command():
     assert listed == set(COMMANDS)
 
 
-@pytest.mark.parametrize("command", COMMANDS + ["config inject", "guidelines check", "gold import"])
+@pytest.mark.parametrize("command", COMMANDS + ["config inject", "guidelines check", "guidelines instructions", "gold import"])
 def test_every_command_has_help(command):
     result = CliRunner().invoke(main, command.split() + ["--help"])
 
