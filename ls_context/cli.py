@@ -109,9 +109,14 @@ def guidelines_instructions(guidelines_file, output) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=9090, show_default=True, type=int)
 @click.option("--db", help="SQLAlchemy URL of the store (default: a SQLite file).")
-def serve(host, port, db) -> None:
-    """Run the ML backend, the webhook intake and the pages."""
-    not_implemented_yet("serve")
+@click.option("--model-dir", type=click.Path(file_okay=False), help="Where models are kept [env MODEL_DIR, default ./models].")
+@click.option("--guidelines", "guidelines_file", type=click.Path(exists=True, dir_okay=False),
+              help="Guidelines for projects without their own [env LS_CONTEXT_GUIDELINES].")
+def serve(host, port, db, model_dir, guidelines_file) -> None:
+    """Run the ML backend, the webhook intake and the pages (embedded server; use gunicorn in production)."""
+    from .server import serve_forever
+
+    serve_forever(host, port, model_dir=model_dir, guidelines=guidelines_file)
 
 
 @main.command()
@@ -182,9 +187,10 @@ def gate(project, export_file, gold_file, min_accuracy) -> None:
 
 @main.command()
 @click.option("--port", default=8080, show_default=True, type=int, help="Label Studio's port.")
+@click.option("--backend-port", default=9090, show_default=True, type=int, help="The model server's port.")
 @click.option("--data-dir", default="demo-data", show_default=True, type=click.Path(file_okay=False))
-def demo(port, data_dir) -> None:
-    """Bring up Label Studio with an example project on this machine; Ctrl-C stops it."""
+def demo(port, backend_port, data_dir) -> None:
+    """Bring up Label Studio and the model server with an example project; Ctrl-C stops both."""
     from .demo import run_demo
 
-    run_demo(port=port, data_dir=data_dir)
+    run_demo(port=port, data_dir=data_dir, backend_port=backend_port)

@@ -63,8 +63,10 @@ def _leaf(condition: Condition, value) -> list[str] | None:
         return _compare(condition, value)
     text = value if isinstance(value, str) else str(value)
     if condition.keywords:
-        found = [word for word in condition.keywords if _keyword_pattern(word).search(text)]
-        return [f'"{word}"' for word in found] or None
+        # One pass over the text for all keywords; naming the ones that matched only when any did.
+        if not _any_keyword(condition.keywords).search(text):
+            return None
+        return [f'"{word}"' for word in condition.keywords if _keyword_pattern(word).search(text)]
     match = _compiled(condition.regex).search(text)
     return [f'"{match.group(0)}"'] if match else None
 
@@ -99,6 +101,12 @@ def _keyword_pattern(word: str) -> re.Pattern:
     # Whole words, any case: "refund" must not fire on "refunded" unless the guideline says "refund*".
     escaped = re.escape(word).replace(r"\*", r"\w*")
     return re.compile(rf"(?<!\w){escaped}(?!\w)", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def _any_keyword(words: tuple[str, ...]) -> re.Pattern:
+    alternatives = "|".join(re.escape(word).replace(r"\*", r"\w*") for word in words)
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
 @lru_cache(maxsize=4096)

@@ -106,3 +106,19 @@ def screenshot(request):
         return path
 
     return take
+
+
+@pytest.fixture
+def context_backend(tmp_path):
+    """`ls-context serve` in a thread on a free loopback port, with the text-classification guidelines."""
+    from ls_context.local_studio import free_port
+    from ls_context.server import start_in_thread
+
+    server = start_in_thread(
+        "127.0.0.1", free_port(), model_dir=tmp_path / "models",
+        guidelines=ROOT / "label_configs" / "text-classification.yaml",
+    )
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    server.backend = server.app.extensions["ls_context"]
+    yield server
+    server.shutdown()

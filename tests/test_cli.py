@@ -47,3 +47,32 @@ def test_missing_label_studio_is_one_clear_line(tmp_path, monkeypatch):
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("Error: Label Studio 1.23.2 not found")
     assert "make setup" in result.stderr
+
+
+def test_serve_answers_label_studio_health_checks(tmp_path):
+    import requests
+
+    from ls_context.local_studio import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ls_context", "serve", "--port", str(port), "--model-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert f"listening on http://127.0.0.1:{port}" in process.stdout.readline()
+        answer = requests.post(f"http://127.0.0.1:{port}/setup", json={"project": "3.17", "schema": "<View/>"}, timeout=5)
+        assert answer.json() == {"model_version": "ls-context-r0"}
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_serve_refuses_a_broken_guidelines_file_before_listening(tmp_path):
+    bad = tmp_path / "g.yaml"
+    bad.write_text("project: x\nversion: 1\ncontrols: {c: {labels: [{value: a}]}}\n")
+
+    result = CliRunner().invoke(main, ["serve", "--guidelines", str(bad), "--model-dir", str(tmp_path)])
+
+    assert result.exit_code == 1
+    assert "missing required key 'definition'" in result.output

@@ -1,0 +1,160 @@
+"""Label Studio's ML-backend protocol: /health, /setup, /predict, /webhook, /versions, /metrics.
+
+Shapes as Label Studio 1.23 sends them. Bad requests get 400 with one clear sentence; nothing
+here trains a model: /webhook only writes the annotation down and schedules a refit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import BadRequest
+
+from ls_context.errors import LSContextError
+
+blueprint = Blueprint("protocol", __name__)
+log = logging.getLogger(__name__)
+ANNOTATION_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"}
+DELETE_ACTIONS = {"ANNOTATIONS_DELETED"}
+
+
+def backend():
+    return current_app.extensions["ls_context"]
+
+
+def json_object() -> dict:
+    body = request.get_json(silent=True, force=True)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def project_id_of(value) -> str:
+    """Label Studio sends "<id>.<created timestamp>" in /setup and /predict, a number or an object elsewhere."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).split(".")[0].isdigit():
+        raise BadRequest("'project' must be a project id such as \"12\" or \"12.1700000000\"")
+    return str(value).split(".")[0]
+
+
+@blueprint.get("/")
+@blueprint.get("/health")
+def health():
+    return jsonify(status="UP", model_class="ls-context")
+
+
+@blueprint.post("/setup")
+def setup():
+    body = json_object()
+    project_id = project_id_of(body.get("project"))
+    schema = body.get("schema")
+    if schema is not None and not isinstance(schema, str):
+        raise BadRequest("'schema' must be the label config as a string")
+    projects = backend().projects
+    projects.remember_config(project_id, schema or "")
+    return jsonify(model_version=projects.version(project_id))
+
+
+@blueprint.post("/predict")
+def predict():
+    started = time.perf_counter()
+    body = json_object()
+    tasks = body.get("tasks")
+    if not isinstance(tasks, list) or not all(isinstance(task, dict) for task in tasks):
+        raise BadRequest("'tasks' must be a list of task objects")
+    project_id = project_id_of(body.get("project"))
+    label_config = body.get("label_config")
+    if label_config is not None and not isinstance(label_config, str):
+        raise BadRequest("'label_config' must be the label config as a string")
+    params = body.get("params") or {}
+    if not isinstance(params, dict):
+        raise BadRequest("'params' must be an object")
+    loaded = backend().projects.model(project_id, label_config)
+    check_context(params.get("context"), loaded.model)
+    results = [finish(prediction, loaded, task) for task, prediction in zip(tasks, loaded.model.predict(tasks))]
+    backend().metrics.predicted(len(tasks), sum(1 for r in results if r), time.perf_counter() - started)
+    return jsonify(results=results, model_version=loaded.version)
+
+
+def check_context(context, model) -> None:
+    """Interactive pre-annotation sends the labeler's partial result; it must name controls of the config."""
+    if context is None:
+        return
+    if not isinstance(context, dict) or not isinstance(context.get("result", []), list):
+        raise BadRequest("'params.context' must be an object with a 'result' list")
+    for item in context.get("result", []):
+        name = item.get("from_name") if isinstance(item, dict) else None
+        if name not in model.control_names:
+            raise BadRequest(f"'params.context' names unknown control '{name}'")
+
+
+def finish(prediction: dict | None, loaded, task: dict):
+    """A validated prediction with its model version, or [] (no prediction for this task)."""
+    if prediction is None:
+        return []
+    errors = loaded.model.validate(prediction)
+    if errors:
+        log.error("task %s: prediction dropped, Label Studio would reject it: %s", task.get("id"), "; ".join(errors))
+        backend().metrics.count("predictions_invalid")
+        return []
+    return {**prediction, "model_version": loaded.version}
+
+
+@blueprint.post("/webhook")
+def webhook():
+    body = json_object()
+    action = body.get("action")
+    if not isinstance(action, str):
+        raise BadRequest("'action' must be a string")
+    state = backend()
+    if action == "START_TRAINING":
+        project_id = project_id_of(body.get("project"))
+        state.projects.remember_config(project_id, (body.get("project") or {}).get("label_config") or "")
+        state.trainer.schedule(project_id)
+        return jsonify(status="scheduled", action=action), 201
+    if action in ANNOTATION_ACTIONS:
+        return annotation_event(state, body)
+    if action in DELETE_ACTIONS:
+        project_id = project_id_of(body.get("project"))
+        for annotation in body.get("annotations") or []:
+            if isinstance(annotation, dict) and "id" in annotation:
+                state.projects.memory(project_id).forget(annotation["id"])
+        state.trainer.schedule(project_id)
+        return jsonify(status="scheduled", action=action), 201
+    state.metrics.count("webhooks_ignored")
+    return jsonify(status="ignored", action=action), 200
+
+
+def annotation_event(state, body: dict):
+    annotation, task = body.get("annotation"), body.get("task")
+    if not isinstance(annotation, dict) or not isinstance(task, dict) or "id" not in annotation:
+        raise BadRequest("an annotation event needs 'annotation' (with 'id') and 'task' objects")
+    if not isinstance(annotation.get("result", []), list):
+        raise BadRequest("'annotation.result' must be a list")
+    project_id = project_id_of(body.get("project") or task.get("project"))
+    project = body.get("project")
+    if isinstance(project, dict):
+        state.projects.remember_config(project_id, project.get("label_config") or "")
+    changed = state.projects.memory(project_id).remember(annotation, task)
+    if changed:
+        state.trainer.schedule(project_id)
+    return jsonify(status="scheduled" if changed else "unchanged", action=body["action"]), 201
+
+
+@blueprint.get("/versions")
+def versions():
+    known = backend().projects.versions()
+    return jsonify(versions=sorted(set(known.values())), projects=known)
+
+
+@blueprint.get("/metrics")
+def metrics():
+    return jsonify(backend().metrics.snapshot())
+
+
+@blueprint.errorhandler(LSContextError)
+def user_error(error):
+    return jsonify(error=str(error)), 400

@@ -1,0 +1,44 @@
+"""Explicit configuration of the model server, from arguments or the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs; `from_env` reads the variable names Label Studio's own backends use.
+
+    model_dir: where each project's model, version and learned annotations are kept (MODEL_DIR).
+    guidelines: the guidelines file for projects that have none of their own (LS_CONTEXT_GUIDELINES);
+        `ls-context setup` puts a project's own file at MODEL_DIR/project-<id>/guidelines.yaml.
+    classifier: "module:attribute" of a classifier to use instead of the default (LS_CONTEXT_CLASSIFIER).
+    basic_auth_user / basic_auth_pass: HTTP basic auth for every route (BASIC_AUTH_USER / BASIC_AUTH_PASS).
+    max_body_bytes: larger requests get 413.
+    """
+
+    model_dir: Path = Path("models")
+    guidelines: Path | None = None
+    classifier: str | None = None
+    basic_auth_user: str | None = None
+    basic_auth_pass: str | None = None
+    max_body_bytes: int = 5 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, environ=os.environ, **overrides) -> "Settings":
+        guidelines = environ.get("LS_CONTEXT_GUIDELINES")
+        values = dict(
+            model_dir=Path(environ.get("MODEL_DIR", "models")),
+            guidelines=Path(guidelines) if guidelines else None,
+            classifier=environ.get("LS_CONTEXT_CLASSIFIER") or None,
+            basic_auth_user=environ.get("BASIC_AUTH_USER") or None,
+            basic_auth_pass=environ.get("BASIC_AUTH_PASS") or None,
+            max_body_bytes=int(environ.get("LS_CONTEXT_MAX_BODY_BYTES", 5 * 1024 * 1024)),
+        )
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    def project_dir(self, project_id: str) -> Path:
+        return Path(self.model_dir) / f"project-{project_id}"
