@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from . import __version__
@@ -164,25 +166,85 @@ def pilot(project, size, gold_ratio) -> None:
     not_implemented_yet("pilot")
 
 
+def export_options(command):
+    """--project or --export, and --gold: where the annotations and the gold answers come from."""
+    command = click.option("--gold", "gold_file", type=click.Path(exists=True, dir_okay=False),
+                           help="Gold tasks with their expected annotations (Label Studio's task format).")(command)
+    command = click.option("--export", "export_file", type=click.Path(exists=True, dir_okay=False),
+                           help="A Label Studio JSON export.")(command)
+    return click.option("--project", type=int, help="Read the annotations from this Label Studio project.")(command)
+
+
+def quality_metrics(project, export_file, gold_file) -> dict:
+    from .quality.export import build, load_export
+    from .quality.metrics import compute
+
+    if (project is None) == (export_file is None):
+        raise LSContextError("give exactly one of --project ID or --export EXPORT.json")
+    with click.progressbar(length=0, label="reading annotations", file=sys.stderr) as bar:
+        def progress(tasks):
+            bar.length = len(tasks)
+            for task in tasks:
+                bar.update(1)
+                yield task
+
+        if export_file:
+            dataset = load_export(export_file, gold_file, progress)
+        else:
+            from . import labelstudio
+            from .quality.export import read_json
+
+            gold = read_json(gold_file, "gold file") if gold_file else []
+            dataset = build(labelstudio.export_tasks(labelstudio.connect(), project), gold, progress)
+    click.echo("computing agreement, consensus and accuracy...", err=True)
+    return compute(dataset)
+
+
 @main.command()
-@click.option("--project", type=int, help="Label Studio project id.")
-@click.option("--export", "export_file", type=click.Path(exists=True, dir_okay=False), help="Label Studio JSON export.")
-@click.option("--gold", "gold_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", default="report.html", show_default=True, type=click.Path(dir_okay=False))
+@export_options
+@click.option("--out", default="report.html", show_default=True, type=click.Path(dir_okay=False), help="The HTML report.")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Also write the metrics as JSON.")
 def report(project, export_file, gold_file, out, json_file) -> None:
     """Quality report: accuracy per labeler, agreement, confusions, guideline gaps."""
-    not_implemented_yet("report")
+    import json
+
+    from .report import render
+
+    metrics = quality_metrics(project, export_file, gold_file)
+    write_text(out, render(metrics))
+    if json_file:
+        write_text(json_file, json.dumps(metrics, indent=1) + "\n")
+    click.echo(f"report: {out}" + (f", metrics: {json_file}" if json_file else ""))
 
 
 @main.command()
-@click.option("--project", type=int, help="Label Studio project id.")
-@click.option("--export", "export_file", type=click.Path(exists=True, dir_okay=False), help="Label Studio JSON export.")
-@click.option("--gold", "gold_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--min-accuracy", type=float)
-def gate(project, export_file, gold_file, min_accuracy) -> None:
-    """Pass (exit 0) or fail (exit 1) a pilot batch, printing each criterion."""
-    not_implemented_yet("gate")
+@export_options
+@click.option("--guidelines", "guidelines_file", type=click.Path(exists=True, dir_okay=False),
+              help="Take the thresholds from this file's `gate:` section; options override them.")
+@click.option("--min-accuracy", type=click.FloatRange(0, 1), help="Gold accuracy each labeler must reach (judged by the 95% interval).")
+@click.option("--min-alpha", type=float, help="Krippendorff's alpha each control must reach.")
+@click.option("--max-flag-rate", type=click.FloatRange(0, 1), help="Largest share of flagged annotations.")
+@click.option("--min-gold-per-labeler", type=click.IntRange(0), help="Gold answers each labeler needs before being judged.")
+def gate(project, export_file, gold_file, guidelines_file, min_accuracy, min_alpha, max_flag_rate, min_gold_per_labeler) -> None:
+    """Pass (exit 0) or fail (exit 1) a pilot batch, printing each criterion with its measured value."""
+    from dataclasses import replace
+
+    from .guidelines import GateThresholds, load
+    from .quality.gate import evaluate
+
+    thresholds = load(guidelines_file).gate if guidelines_file else GateThresholds()
+    given = dict(min_accuracy=min_accuracy, min_alpha=min_alpha, max_flag_rate=max_flag_rate, min_gold_per_labeler=min_gold_per_labeler)
+    thresholds = replace(thresholds, **{key: value for key, value in given.items() if value is not None})
+    if all(value is None for value in vars(thresholds).values()):
+        raise LSContextError("no thresholds: give --min-accuracy, --min-alpha, --max-flag-rate or --guidelines with a gate section")
+    criteria, alerts = evaluate(quality_metrics(project, export_file, gold_file), thresholds)
+    for criterion in criteria:
+        click.echo(criterion.line())
+    for alert in alerts:
+        click.echo(f"ALERT {alert}")
+    passed = all(criterion.passed for criterion in criteria)
+    click.echo("gate: PASS" if passed else "gate: FAIL")
+    raise SystemExit(0 if passed else 1)
 
 
 @main.command()

@@ -27,3 +27,21 @@ def find_project(client, title: str):
         if project.title == title:
             return project
     return None
+
+
+def export_tasks(client, project_id: int) -> list[dict]:
+    """Every task of a project with its annotations and predictions, as Label Studio's JSON export."""
+    from .errors import LSContextError
+
+    try:
+        tasks = list(client.projects.exports.as_json(project_id))
+        emails = {user.id: user.email for user in client.users.list()}
+    except Exception as error:  # the SDK raises its own API errors and requests' connection errors
+        raise LSContextError(f"cannot export project {project_id} from Label Studio: {error}") from None
+    # The export names labelers by user id only; a lead reads emails.
+    for task in tasks:
+        for annotation in task.get("annotations") or []:
+            user = annotation.get("completed_by")
+            if isinstance(user, int) and user in emails:
+                annotation["completed_by"] = {"id": user, "email": emails[user]}
+    return tasks

@@ -1,0 +1,1 @@
+"""Quality analytics: agreement, truth inference, labeler accuracy, guideline gaps and gates."""

@@ -1,0 +1,194 @@
+"""All quality metrics of a dataset, as one JSON-ready dict: labelers, agreement, consensus, gaps."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from .agreement import MISSING, cohen_matrix, fleiss_kappa, krippendorff_alpha, mean_pairwise, per_label_agreement
+from .export import ControlLabels, Dataset
+from .truth import DawidSkene
+
+LOW_CONFIDENCE = 0.6  # consensus below this is listed as a guideline gap
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a proportion: honest for small n and for 0% or 100%."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def compute(dataset: Dataset) -> dict:
+    checks = defaultdict(lambda: {"gold": [0, 0], "consensus": [0, 0], "weeks": defaultdict(lambda: [0, 0])})
+    week_of = {(t, w): week for t, w, _, _, _, week in dataset.annotations}
+    agreement, consensus, confusions, gaps = {}, defaultdict(dict), {}, []
+    for control in dataset.controls.values():
+        if not control.labels:
+            continue
+        result = _control(dataset, control, checks, week_of)
+        agreement[control.name] = result["agreement"]
+        confusions[control.name] = result["confusions"]
+        for task, answer in result["consensus"].items():
+            consensus[str(dataset.task_ids[task])][control.name] = answer
+        gaps.extend(result["gaps"])
+    gaps.extend(_flag_gaps(dataset))
+    return {
+        "annotators": _annotators(dataset, checks),
+        "agreement": agreement,
+        "consensus": dict(consensus),
+        "confusions": confusions,
+        "guideline_gaps": gaps,
+        "skipped": dict(dataset.skipped),
+        "counts": {"tasks": len(dataset.task_ids), "labelers": len(dataset.labelers), "annotations": len(dataset.annotations)},
+    }
+
+
+def _control(dataset: Dataset, control: ControlLabels, checks, week_of) -> dict:
+    tasks, labelers, labels = control.arrays()
+    n_tasks, n_labels, n_labelers = len(dataset.task_ids), len(control.values), len(dataset.labelers)
+    matrix = np.full((n_tasks, n_labelers), MISSING, dtype=np.int64)
+    matrix[tasks, labelers] = labels
+    gold = np.full(n_tasks, -1)
+    for task, code in control.gold.items():
+        gold[task] = code
+    kappas = cohen_matrix(matrix, n_labels) if control.kind == "nominal" else np.full((n_labelers, n_labelers), np.nan)
+    values = np.asarray(control.values, dtype=float) if control.kind == "interval" else None
+    truth = DawidSkene().fit(tasks, labelers, labels, n_tasks, n_labels, n_labelers, gold)
+    agreement = {
+        "krippendorff_alpha": _num(krippendorff_alpha(matrix, n_labels, control.kind, values)),
+        "fleiss_kappa": _num(fleiss_kappa(matrix, n_labels)) if control.kind == "nominal" else None,
+        "cohen_kappa_mean": _num(mean_pairwise(kappas)),
+        "cohen_kappa_matrix": {"labelers": dataset.labelers, "values": [[_num(v) for v in row] for row in kappas]},
+        "per_label": dict(zip(map(str, control.values), map(_num, per_label_agreement(matrix, n_labels)))),
+        "metric": control.kind,
+    }
+    has_gold = gold[tasks] >= 0
+    right_gold = labels == gold[tasks]
+    right_consensus = labels == truth.labels_[tasks]
+    counts = [np.bincount(labelers[mask], weights=weights[mask], minlength=n_labelers).astype(int)
+              for mask, weights in ((has_gold, right_gold), (has_gold, has_gold), (labels >= 0, right_consensus), (labels >= 0, labels >= 0))]
+    for w in range(n_labelers):
+        record = checks[w]
+        record["gold"][0] += int(counts[0][w])
+        record["gold"][1] += int(counts[1][w])
+        record["consensus"][0] += int(counts[2][w])
+        record["consensus"][1] += int(counts[3][w])
+    for t, w, ok in zip(tasks[has_gold], labelers[has_gold], right_gold[has_gold]):  # gold is a small share
+        week = week_of.get((int(t), int(w)))
+        if week:
+            checks[int(w)]["weeks"][week][0] += int(ok)
+            checks[int(w)]["weeks"][week][1] += 1
+    answered = np.flatnonzero(truth.labels_ >= 0)
+    confidence = np.nanmax(truth.probas_[answered], axis=1) if len(answered) else np.array([])
+    consensus = {int(t): {"label": _value(control.values[truth.labels_[t]]), "confidence": round(float(c), 4)}
+                 for t, c in zip(answered, confidence)}
+    confusions = {
+        "labels": [str(v) for v in control.values],
+        "vs_gold": _confusion(gold[tasks][has_gold], labels[has_gold], n_labels),
+        "vs_consensus": _confusion(truth.labels_[tasks], labels, n_labels),
+        "by_labeler_vs_gold": {
+            dataset.labelers[w]: _confusion(gold[tasks][has_gold & (labelers == w)], labels[has_gold & (labelers == w)], n_labels)
+            for w in np.unique(labelers[has_gold])
+        },
+    }
+    gaps = _confused_pairs(control, gold, tasks, labels, has_gold, dataset) + _overridden_rules(control, tasks, labels, dataset)
+    gaps += [
+        {"kind": "low_consensus", "control": control.name, "task": dataset.task_ids[t], "confidence": consensus[int(t)]["confidence"]}
+        for t in answered[np.argsort(confidence)][:10] if consensus[int(t)]["confidence"] < LOW_CONFIDENCE
+    ]
+    return {"agreement": agreement, "consensus": consensus, "confusions": confusions, "gaps": gaps}
+
+
+def _confusion(expected: np.ndarray, given: np.ndarray, n_labels: int) -> list[list[int]]:
+    table = np.zeros((n_labels, n_labels), dtype=np.int64)
+    keep = (expected >= 0) & (given >= 0)
+    np.add.at(table, (expected[keep], given[keep]), 1)
+    return table.tolist()
+
+
+def _confused_pairs(control, gold, tasks, labels, has_gold, dataset) -> list[dict]:
+    """Label pairs labelers mix up on gold, most frequent first, with example tasks."""
+    pairs: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for t, expected, given in zip(tasks[has_gold], gold[tasks][has_gold], labels[has_gold]):
+        if expected != given:
+            pairs[(int(expected), int(given))].append(int(t))
+    ranked = sorted(pairs.items(), key=lambda item: -len(item[1]))[:10]
+    return [{
+        "kind": "confused_pair", "control": control.name, "expected": str(control.values[expected]),
+        "given": str(control.values[given]), "count": len(found),
+        "example_tasks": [dataset.task_ids[t] for t in sorted(set(found))[:5]],
+    } for (expected, given), found in ranked]
+
+
+def _overridden_rules(control, tasks, labels, dataset) -> list[dict]:
+    """Decision rules whose suggestion labelers changed, most often first."""
+    fired, overridden = Counter(), Counter()
+    for t, given in zip(tasks, labels):
+        suggested = control.predictions.get(int(t))
+        if suggested and suggested[1]:
+            fired[suggested[1]] += 1
+            overridden[suggested[1]] += int(suggested[0] != given)
+    return [{"kind": "overridden_rule", "control": control.name, "rule": rule, "overridden": count,
+             "fired": fired[rule], "rate": round(count / fired[rule], 4)}
+            for rule, count in overridden.most_common(10) if count]
+
+
+def _flag_gaps(dataset: Dataset) -> list[dict]:
+    """Labels (by consensus) with the most flags, and the reasons given."""
+    flagged = [(t, reason) for t, _, is_flagged, reason, _, _ in dataset.annotations if is_flagged]
+    if not flagged:
+        return []
+    by_label: dict[str, Counter] = defaultdict(Counter)
+    first_control = next(iter(dataset.controls.values()), None)
+    flagged_tasks = {t for t, _ in flagged}
+    given: dict[int, Counter] = defaultdict(Counter)
+    if first_control is not None:
+        for t, code in zip(first_control.tasks, first_control.labels):
+            if t in flagged_tasks:
+                given[t][first_control.values[code]] += 1
+    for t, reason in flagged:
+        label = str(given[t].most_common(1)[0][0]) if given[t] else "(no label)"
+        by_label[label][reason] += 1
+    ranked = sorted(by_label.items(), key=lambda item: -sum(item[1].values()))
+    return [{"kind": "flagged_label", "label": label, "count": sum(reasons.values()), "reasons": dict(reasons.most_common())}
+            for label, reasons in ranked]
+
+
+def _annotators(dataset: Dataset, checks) -> dict:
+    per_labeler = defaultdict(lambda: {"annotations": 0, "flags": 0, "lead_times": []})
+    for _, w, flagged, _, lead_time, _ in dataset.annotations:
+        record = per_labeler[w]
+        record["annotations"] += 1
+        record["flags"] += int(flagged)
+        if isinstance(lead_time, (int, float)):
+            record["lead_times"].append(lead_time)
+    annotators = {}
+    for w, name in enumerate(dataset.labelers):
+        gold_right, gold_n = checks[w]["gold"]
+        agree, seen = checks[w]["consensus"]
+        low, high = wilson_interval(gold_right, gold_n)
+        record = per_labeler[w]
+        annotators[name] = {
+            "gold_accuracy": _num(gold_right / gold_n) if gold_n else None,
+            "gold_n": gold_n, "gold_ci_low": _num(low), "gold_ci_high": _num(high),
+            "agreement_with_consensus": _num(agree / seen) if seen else None,
+            "flag_rate": _num(record["flags"] / record["annotations"]) if record["annotations"] else None,
+            "annotations": record["annotations"],
+            "median_lead_time": _num(float(np.median(record["lead_times"]))) if record["lead_times"] else None,
+            "trend": {week: _num(right / n) for week, (right, n) in sorted(checks[w]["weeks"].items())},
+        }
+    return annotators
+
+
+def _num(value) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 4)
+
+
+def _value(value):
+    return value if isinstance(value, str) else float(value)

@@ -1,0 +1,147 @@
+"""Reports and gates on Label Studio exports: constructed cases with known labelers, and bad input."""
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from ls_context.cli import main
+from ls_context.quality.export import build
+from ls_context.quality.metrics import compute, wilson_interval
+from ls_context.quality.synthetic import confusion, simulated_export
+
+LABELS = ["Urgent", "Frustrated", "Routine", "Feedback"]
+
+
+@pytest.fixture(scope="module")
+def pilot(tmp_path_factory):
+    """A careful labeler, a hasty one, and one who labels Frustrated as Routine."""
+    labelers = {
+        "careful@example.com": confusion(4, 0.97),
+        "hasty@example.com": confusion(4, 0.8),
+        "confuser@example.com": confusion(4, 0.97, swap=(1, 2), swap_rate=0.9),
+    }
+    export, gold, _ = simulated_export(300, labelers, LABELS, per_task=3, gold_tasks=40, control="triage", seed=5, flag_rate=0.05)
+    folder = tmp_path_factory.mktemp("pilot")
+    (folder / "export.json").write_text(json.dumps(export))
+    (folder / "gold.json").write_text(json.dumps(gold))
+    return folder
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_wilson_interval_matches_the_textbook():
+    low, high = wilson_interval(8, 10)
+    assert (round(low, 4), round(high, 4)) == (0.4902, 0.9433)
+    assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
+
+
+def test_report_json_has_every_section(pilot):
+    result = run("report", "--export", pilot / "export.json", "--gold", pilot / "gold.json",
+                 "--out", pilot / "report.html", "--json", pilot / "metrics.json")
+
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((pilot / "metrics.json").read_text())
+    careful = metrics["annotators"]["careful@example.com"]
+    assert set(careful) >= {"gold_accuracy", "gold_n", "gold_ci_low", "gold_ci_high", "agreement_with_consensus", "flag_rate"}
+    assert careful["gold_n"] == 40 and careful["gold_ci_low"] <= careful["gold_accuracy"] <= careful["gold_ci_high"]
+    assert set(metrics["agreement"]["triage"]) >= {"krippendorff_alpha", "fleiss_kappa", "cohen_kappa_mean"}
+    assert metrics["consensus"]["1"]["triage"]["label"] in LABELS
+    top_gap = next(g for g in metrics["guideline_gaps"] if g["kind"] == "confused_pair")
+    assert (top_gap["expected"], top_gap["given"]) == ("Frustrated", "Routine")
+    assert any(g["kind"] == "flagged_label" for g in metrics["guideline_gaps"])
+
+
+def test_html_report_is_self_contained_with_plots(pilot):
+    run("report", "--export", pilot / "export.json", "--gold", pilot / "gold.json", "--out", pilot / "report.html")
+
+    html = (pilot / "report.html").read_text()
+    for plot in ("class='accuracy'", "class='trend'", "class='heatmap'"):
+        assert plot in html
+    assert "<script" not in html and not re.search(r"(src|href)=['\"]https?:", html)  # nothing fetched
+    assert "<td>Frustrated</td><td>Routine</td>" in html
+
+
+def test_gate_fails_on_the_confusing_labeler_and_names_the_confusion(pilot):
+    result = run("gate", "--export", pilot / "export.json", "--gold", pilot / "gold.json",
+                 "--min-accuracy", "0.85", "--min-gold-per-labeler", "20", "--max-flag-rate", "0.1", "--min-alpha", "0.3")
+
+    assert result.exit_code == 1, result.output
+    assert "FAIL  gold accuracy per labeler" in result.output
+    assert "below the bar: confuser@example.com" in result.output
+    assert "ALERT confuser@example.com" in result.output and "Frustrated -> Routine" in result.output
+    assert "PASS  flag rate (maximum)" in result.output
+    assert result.output.strip().endswith("gate: FAIL")
+
+
+def test_gate_passes_when_every_criterion_holds(pilot):
+    result = run("gate", "--export", pilot / "export.json", "--gold", pilot / "gold.json", "--min-accuracy", "0.5", "--min-gold-per-labeler", "20")
+
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("gate: PASS")
+
+
+def test_gate_reads_thresholds_from_the_guidelines(pilot, tmp_path):
+    guidelines = tmp_path / "g.yaml"
+    guidelines.write_text("project: p\nversion: '1'\ncontrols: {triage: {labels: [{value: Urgent, definition: d}]}}\ngate: {min_accuracy: 0.99}\n")
+
+    result = run("gate", "--export", pilot / "export.json", "--gold", pilot / "gold.json", "--guidelines", guidelines)
+
+    assert result.exit_code == 1 and "threshold 0.99" in result.output
+
+
+def test_gate_without_thresholds_or_source_is_a_clear_error(pilot):
+    assert "no thresholds" in run("gate", "--export", pilot / "export.json").output
+    result = run("gate", "--min-accuracy", "0.9")
+    assert result.exit_code == 1 and "exactly one of --project ID or --export" in result.output
+
+
+@pytest.mark.parametrize("content, message", [
+    ("not json", "is not valid JSON"),
+    ('{"tasks": []}', "must be a JSON list of tasks"),
+    ('[1, 2]', "must be a JSON list of tasks"),
+])
+def test_bad_exports_give_one_clear_line(tmp_path, content, message):
+    export = tmp_path / "export.json"
+    export.write_text(content)
+
+    result = run("report", "--export", export, "--out", tmp_path / "r.html")
+
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_odd_rows_are_skipped_and_counted():
+    export = [
+        {"id": 1, "data": {}, "annotations": [
+            {"completed_by": 1, "result": [{"from_name": "c", "type": "choices", "value": {"choices": ["a"]}}]},
+            {"completed_by": 2, "result": [{"from_name": "c", "type": "choices", "value": {"choices": ["b"]}}]},
+            {"result": [{"from_name": "c", "type": "choices", "value": {"choices": ["a"]}}]},
+            {"completed_by": 3, "was_cancelled": True, "result": []},
+            {"completed_by": 3, "result": [{"from_name": "box", "type": "rectanglelabels", "value": {"x": 1}}]},
+            "garbage",
+        ]},
+        {"data": {}},
+    ]
+
+    metrics = compute(build(export))
+
+    assert metrics["skipped"] == {
+        "annotation without completed_by": 1, "cancelled (skipped) annotation": 1,
+        "result of type 'rectanglelabels' (not measured)": 1, "malformed annotation": 1, "task without id": 1,
+    }
+    assert set(metrics["annotators"]) == {"1", "2", "3"}
+
+
+def test_ratings_use_interval_alpha():
+    export = [{"id": t, "annotations": [
+        {"completed_by": w, "result": [{"from_name": "stars", "type": "rating", "value": {"rating": r}}]}
+        for w, r in enumerate(ratings)]} for t, ratings in enumerate([(1, 1), (2, 2), (3, 3), (1, 2)])]
+
+    metrics = compute(build(export))
+
+    assert metrics["agreement"]["stars"]["metric"] == "interval"
+    assert metrics["agreement"]["stars"]["krippendorff_alpha"] == pytest.approx(1 - 14 / 78, abs=1e-4)
