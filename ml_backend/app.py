@@ -51,8 +51,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _basic_auth(settings: Settings):
     def check():
         auth = request.authorization
-        user_ok = auth is not None and hmac.compare_digest(auth.username or "", settings.basic_auth_user)
-        pass_ok = auth is not None and hmac.compare_digest(auth.password or "", settings.basic_auth_pass or "")
+        # Compare bytes: compare_digest refuses non-ASCII str, and a guess must never cause a 500.
+        user_ok = auth is not None and hmac.compare_digest((auth.username or "").encode(), settings.basic_auth_user.encode())
+        pass_ok = auth is not None and hmac.compare_digest((auth.password or "").encode(), (settings.basic_auth_pass or "").encode())
         if not (user_ok and pass_ok):
             response = jsonify(error="authentication required")
             response.status_code = 401

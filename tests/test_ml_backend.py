@@ -162,6 +162,8 @@ def test_basic_auth_is_required_when_configured(tmp_path):
     assert client.get("/health").status_code == 401
     assert client.get("/health", headers={"Authorization": f"Basic {bad}"}).status_code == 401
     assert client.get("/health", headers={"Authorization": f"Basic {good}"}).status_code == 200
+    unicode_guess = base64.b64encode("ls:pässwörd".encode()).decode()
+    assert client.get("/health", headers={"Authorization": f"Basic {unicode_guess}"}).status_code == 401
 
 
 def test_the_model_is_built_once_and_kept(app, client):
