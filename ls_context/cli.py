@@ -159,11 +159,38 @@ def flags(project) -> None:
 
 @main.command()
 @click.option("--project", required=True, type=int, help="Label Studio project id.")
-@click.option("--size", required=True, type=int, help="Number of tasks in the pilot batch.")
-@click.option("--gold-ratio", default=0.1, show_default=True, type=float, help="Share of gold tasks mixed in.")
-def pilot(project, size, gold_ratio) -> None:
-    """Pick and mark a pilot batch."""
-    not_implemented_yet("pilot")
+@click.option("--size", required=True, type=click.IntRange(1), help="Number of tasks in the pilot batch.")
+@click.option("--gold-ratio", default=0.2, show_default=True, type=click.FloatRange(0, 1), help="Share of gold tasks mixed in.")
+@click.option("--gold", "gold_file", type=click.Path(exists=True, dir_okay=False),
+              help="Gold tasks (matched by data); tasks whose meta has ls_gold count too.")
+@click.option("--guidelines", "guidelines_file", type=click.Path(exists=True, dir_okay=False),
+              help="Stratify by the rule or label the model suggests; without it the pick is random.")
+@click.option("--name", default="pilot-1", show_default=True, help="Written to each task's meta as ls_pilot.")
+@click.option("--seed", default=0, show_default=True, type=int, help="The same seed picks the same batch.")
+def pilot(project, size, gold_ratio, gold_file, guidelines_file, name, seed) -> None:
+    """Pick a stratified pilot batch with gold mixed in and mark it (task meta ls_pilot)."""
+    from collections import Counter
+
+    from . import labelstudio
+    from .guidelines import load
+    from .pilot import PILOT_KEY, choose, gold_task_ids, strata_from_model
+    from .quality.export import read_json
+
+    client = labelstudio.connect()
+    tasks = labelstudio.project_tasks(client, project)
+    gold_ids = gold_task_ids(tasks, read_json(gold_file, "gold file") if gold_file else [])
+    strata = {}
+    if guidelines_file:
+        strata = strata_from_model(tasks, labelstudio.label_config(client, project), load(guidelines_file))
+    chosen = choose(tasks, size, gold_ids, gold_ratio, strata, seed)
+    labelstudio.mark_tasks(client, chosen, **{PILOT_KEY: name})
+    n_gold = sum(task["id"] in gold_ids for task in chosen)
+    click.echo(f"{name}: {len(chosen)} tasks marked in project {project} ({n_gold} gold)")
+    for stratum, count in sorted(Counter(strata.get(t["id"], "all") for t in chosen if t["id"] not in gold_ids).items()):
+        click.echo(f"  {count:>4}  {stratum}")
+    if len(chosen) < size:
+        click.echo(f"only {len(chosen)} unlabeled tasks were available for a batch of {size}", err=True)
+    click.echo(f'Filter the Data Manager on meta "{PILOT_KEY}" = "{name}" to label the batch.')
 
 
 def export_options(command):

@@ -45,3 +45,26 @@ def export_tasks(client, project_id: int) -> list[dict]:
             if isinstance(user, int) and user in emails:
                 annotation["completed_by"] = {"id": user, "email": emails[user]}
     return tasks
+
+
+def project_tasks(client, project_id: int) -> list[dict]:
+    """Every task of a project as plain dicts (id, data, meta, is_labeled)."""
+    from .errors import LSContextError
+
+    try:
+        return [
+            {"id": task.id, "data": task.data or {}, "meta": task.meta or {}, "is_labeled": bool(task.is_labeled)}
+            for task in client.tasks.list(project=project_id, fields="all")
+        ]
+    except Exception as error:  # the SDK raises its own API errors and requests' connection errors
+        raise LSContextError(f"cannot read the tasks of project {project_id}: {error}") from None
+
+
+def label_config(client, project_id: int) -> str:
+    return client.projects.get(id=project_id).label_config
+
+
+def mark_tasks(client, tasks: list[dict], **meta) -> None:
+    """Add keys to the tasks' meta (filterable in the Data Manager), keeping what is there."""
+    for task in tasks:
+        client.tasks.update(id=str(task["id"]), meta={**task["meta"], **meta})

@@ -190,8 +190,8 @@ def _add_gold(dataset: Dataset, tasks: list[dict], gold: list[dict], task_index:
         task_id = item.get("id") if item.get("id") in task_index else None
         if task_id is None:
             # Gold imported into Label Studio got new ids: find it by its data instead.
-            by_data = by_data or {_data_key(task.get("data")): task["id"] for task in tasks if "id" in task}
-            task_id = by_data.get(_data_key(item.get("data")))
+            by_data = by_data or {data_key(task.get("data")): task["id"] for task in tasks if "id" in task}
+            task_id = by_data.get(data_key(item.get("data")))
         if task_id is None:
             dataset.skipped["gold task not found in the export"] += 1
             continue
@@ -207,7 +207,7 @@ def _add_gold(dataset: Dataset, tasks: list[dict], gold: list[dict], task_index:
                     control.gold[task_index[task_id]] = control.code(answer[2])
 
 
-def _data_key(data) -> str:
+def data_key(data) -> str:
     if not isinstance(data, dict):
         return ""
     return json.dumps({k: v for k, v in data.items() if not str(k).startswith("ls_")}, sort_keys=True)

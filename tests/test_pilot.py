@@ -1,0 +1,67 @@
+"""Pilot batches: stratified, with gold mixed in, marked in the real Label Studio."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ls_context.cli import main
+from ls_context.errors import LSContextError
+from ls_context.pilot import _allocate, choose
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tasks(n, start=1, labeled=()):
+    return [{"id": i, "data": {"text": f"t{i}"}, "meta": {}, "is_labeled": i in labeled} for i in range(start, start + n)]
+
+
+def test_allocation_is_proportional_and_covers_rare_strata():
+    assert _allocate({"common": 90, "rare": 10}, 10) == {"common": 8, "rare": 2}
+    assert _allocate({"a": 50, "b": 30, "c": 1}, 5) == {"a": 2, "b": 2, "c": 1}
+    assert sum(_allocate({"a": 3, "b": 3}, 100).values()) == 6
+
+
+def test_choose_mixes_gold_skips_labeled_and_is_reproducible():
+    pool = tasks(40, labeled={5, 6})
+    strata = {t["id"]: ("rare" if t["id"] % 10 == 0 else "common") for t in pool}
+    gold = {1, 2, 3, 4}
+
+    first = choose(pool, 10, gold, 0.2, strata, seed=3)
+    again = choose(pool, 10, gold, 0.2, strata, seed=3)
+
+    ids = [t["id"] for t in first]
+    assert ids == [t["id"] for t in again] and len(ids) == len(set(ids)) == 10
+    assert sum(i in gold for i in ids) == 2
+    assert not {5, 6} & set(ids)
+    assert any(strata[i] == "rare" for i in ids if i not in gold)
+
+
+def test_bad_sizes_are_clear_errors():
+    with pytest.raises(LSContextError, match="at least 1"):
+        choose(tasks(3), 0, set(), 0.1, {})
+
+
+@pytest.mark.labelstudio
+def test_pilot_marks_a_stratified_batch_in_label_studio(ls, make_project, label_studio, tmp_path, monkeypatch):
+    config = (ROOT / "label_configs" / "text-classification.xml").read_text()
+    project = make_project(config)
+    texts = [f"Someone placed orders I did not make, case {i}" for i in range(4)] + [f"How do I export report {i}?" for i in range(16)]
+    gold_texts = [f"Gold message {i}: where is my invoice?" for i in range(5)]
+    ls.projects.import_tasks(id=project.id, request=[{"text": t} for t in texts + gold_texts])
+    (tmp_path / "gold.json").write_text(json.dumps([{"data": {"text": t}, "annotations": []} for t in gold_texts]))
+    monkeypatch.setenv("LABEL_STUDIO_URL", label_studio.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.account.token)
+
+    result = CliRunner().invoke(main, [
+        "pilot", "--project", str(project.id), "--size", "10", "--gold-ratio", "0.2", "--gold", str(tmp_path / "gold.json"),
+        "--guidelines", str(ROOT / "label_configs" / "text-classification.yaml"), "--name", "pilot-A",
+    ])
+
+    assert result.exit_code == 0, result.output
+    marked = [t for t in ls.tasks.list(project=project.id, fields="all") if (t.meta or {}).get("ls_pilot") == "pilot-A"]
+    assert len(marked) == 10
+    assert sum(t.data["text"].startswith("Gold") for t in marked) == 2
+    assert any("did not make" in t.data["text"] for t in marked)  # the rare rule's stratum is in the batch
+    assert "rule fraud" in result.output and "rule how-to" in result.output
