@@ -1,0 +1,208 @@
+"""Compare a labeler's Label Studio result with the expected (gold) one, control by control.
+
+Every comparison gives a score in [0, 1] and passes at a threshold per control type. Regions
+(spans, boxes, polygons) are matched one-to-one to maximise total overlap, and a pair counts only
+when its labels agree. A control type not listed here is reported as not checked, never failed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+DEFAULT_PASS = {
+    "choices": 1.0, "taxonomy": 1.0, "labels": 0.5, "hypertextlabels": 0.5,
+    "rectanglelabels": 0.5, "rectangle": 0.5, "polygonlabels": 0.5, "polygon": 0.5,
+    "textarea": 0.8, "rating": 1.0, "number": 1.0,
+}
+TOLERANCE = {"rating": 0.0, "number": 0.0}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    control: str
+    kind: str
+    score: float | None  # None when not checked
+    passed: bool | None
+    expected: str = ""
+    given: str = ""
+
+    @property
+    def checked(self) -> bool:
+        return self.score is not None
+
+
+def compare(expected: list[dict], given: list[dict], thresholds: dict | None = None, tolerances: dict | None = None) -> list[Verdict]:
+    """One verdict per control that the expected result answers (ls-context's own controls aside)."""
+    thresholds = {**DEFAULT_PASS, **(thresholds or {})}
+    tolerances = {**TOLERANCE, **(tolerances or {})}
+    wanted, answered = _by_control(expected), _by_control(given)
+    verdicts = []
+    for control, items in wanted.items():
+        kind = str(items[0].get("type", "")).lower()
+        score = _score(kind, items, answered.get(control, []), tolerances)
+        if score is not None:
+            score = min(1.0, max(0.0, score))  # overlaps summed in floating point can land a hair above 1
+        threshold = thresholds.get(control, thresholds.get(kind))
+        passed = None if score is None else score >= threshold - 1e-9
+        verdicts.append(Verdict(control, kind, score, passed, describe(items), describe(answered.get(control, []))))
+    return verdicts
+
+
+def _by_control(result: list[dict]) -> dict[str, list[dict]]:
+    found = defaultdict(list)
+    for item in result or []:
+        if isinstance(item, dict) and isinstance(item.get("value"), dict) and not str(item.get("from_name", "")).startswith("ls_"):
+            found[item["from_name"]].append(item)
+    return dict(found)
+
+
+def _score(kind: str, expected: list[dict], given: list[dict], tolerances: dict) -> float | None:
+    if kind == "choices":
+        return _jaccard(_choice_set(expected, "choices"), _choice_set(given, "choices"))
+    if kind == "taxonomy":
+        return _jaccard(_choice_set(expected, "taxonomy"), _choice_set(given, "taxonomy"))
+    if kind in ("labels", "hypertextlabels"):
+        return _match_regions(expected, given, _span_iou, kind)
+    if kind in ("rectanglelabels", "rectangle"):
+        return _match_regions(expected, given, _box_iou, kind)
+    if kind in ("polygonlabels", "polygon"):
+        return _match_regions(expected, given, _polygon_iou, kind)
+    if kind == "textarea":
+        return _text_similarity(expected, given)
+    if kind in ("rating", "number"):
+        a, b = _number(expected, kind), _number(given, kind)
+        if a is None:
+            return None
+        return float(b is not None and abs(a - b) <= tolerances[kind])
+    return None
+
+
+def _choice_set(items: list[dict], key: str) -> set:
+    return {tuple(c) if isinstance(c, list) else c for item in items for c in item["value"].get(key) or []}
+
+
+def _jaccard(a: set, b: set) -> float:
+    """Exact match for single choices; set overlap when several may be chosen."""
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def _labels(item: dict, kind: str) -> set:
+    value = item["value"]
+    return set(value.get(kind) or value.get("labels") or [])
+
+
+def _match_regions(expected: list[dict], given: list[dict], overlap, kind: str) -> float:
+    """Sum of overlaps of a one-to-one matching that maximises it, over the larger region count."""
+    if not expected and not given:
+        return 1.0
+    if not expected or not given:
+        return 0.0
+    scores = np.array([[overlap(e["value"], g["value"]) if _labels(e, kind) == _labels(g, kind) else 0.0 for g in given] for e in expected])
+    rows, columns = linear_sum_assignment(scores, maximize=True)
+    return float(scores[rows, columns].sum() / max(len(expected), len(given)))
+
+
+def _span_iou(a: dict, b: dict) -> float:
+    try:
+        start, end = max(a["start"], b["start"]), min(a["end"], b["end"])
+        union = max(a["end"], b["end"]) - min(a["start"], b["start"])
+    except (KeyError, TypeError):
+        return 0.0
+    return max(0, end - start) / union if union > 0 else 0.0
+
+
+def _box_iou(a: dict, b: dict) -> float:
+    try:
+        ax, ay, aw, ah = (float(a[k]) for k in ("x", "y", "width", "height"))
+        bx, by, bw, bh = (float(b[k]) for k in ("x", "y", "width", "height"))
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+    if a.get("rotation") or b.get("rotation"):
+        return _polygon_iou({"points": _corners(ax, ay, aw, ah, a.get("rotation", 0))},
+                            {"points": _corners(bx, by, bw, bh, b.get("rotation", 0))})
+    width = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    height = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = width * height
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _corners(x, y, w, h, degrees) -> list[list[float]]:
+    """Label Studio rotates a box around its top-left corner."""
+    angle = np.radians(float(degrees))
+    c, s = np.cos(angle), np.sin(angle)
+    return [[x + dx * c - dy * s, y + dx * s + dy * c] for dx, dy in ((0, 0), (w, 0), (w, h), (0, h))]
+
+
+GRID = np.linspace(0.25, 99.75, 200)  # points every 0.5% of the image, for polygon areas
+
+
+def _polygon_iou(a: dict, b: dict) -> float:
+    """IoU of two polygons (points in % of the image), measured on a 200 x 200 grid of the image."""
+    inside_a, inside_b = _inside(a.get("points")), _inside(b.get("points"))
+    if inside_a is None or inside_b is None:
+        return 0.0
+    union = np.logical_or(inside_a, inside_b).sum()
+    return float(np.logical_and(inside_a, inside_b).sum() / union) if union else 0.0
+
+
+def _inside(points) -> np.ndarray | None:
+    try:
+        polygon = np.asarray(points, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if polygon.ndim != 2 or polygon.shape[0] < 3 or polygon.shape[1] != 2:
+        return None
+    x, y = np.meshgrid(GRID, GRID)
+    inside = np.zeros(x.shape, dtype=bool)
+    for (x1, y1), (x2, y2) in zip(polygon, np.roll(polygon, -1, axis=0)):
+        # Even-odd rule: flip each grid point whose horizontal ray crosses this edge.
+        crosses = ((y1 > y) != (y2 > y)) & (x < (x2 - x1) * (y - y1) / ((y2 - y1) or 1e-12) + x1)
+        inside ^= crosses
+    return inside
+
+
+def _text_similarity(expected: list[dict], given: list[dict]) -> float:
+    a, b = _normalised_text(expected), _normalised_text(given)
+    if not a and not b:
+        return 1.0
+    return difflib.SequenceMatcher(None, a, b).ratio()
+
+
+def _normalised_text(items: list[dict]) -> str:
+    text = " ".join(t for item in items for t in item["value"].get("text") or [] if isinstance(t, str))
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", "", text.lower())).strip()
+
+
+def _number(items: list[dict], kind: str) -> float | None:
+    for item in items:
+        value = item["value"].get(kind)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def describe(items: list[dict]) -> str:
+    """A short human reading of a result, for feedback: the choices, or how many regions."""
+    parts = []
+    for item in items:
+        value = item["value"]
+        for key in ("choices", "taxonomy", "labels", "rectanglelabels", "polygonlabels", "hypertextlabels", "text", "rating", "number"):
+            if key in value:
+                found = value[key]
+                if key in ("labels", "hypertextlabels") and "text" in value:
+                    parts.append(f'{", ".join(map(str, found))}: "{value["text"]}"')
+                elif isinstance(found, list):
+                    parts.append(", ".join("/".join(f) if isinstance(f, list) else str(f) for f in found))
+                else:
+                    parts.append(str(found))
+                break
+    return "; ".join(parts) if parts else "(nothing)"
