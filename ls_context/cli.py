@@ -118,7 +118,7 @@ def serve(host, port, db, model_dir, guidelines_file) -> None:
     """Run the ML backend, the webhook intake and the pages (embedded server; use gunicorn in production)."""
     from .server import serve_forever
 
-    serve_forever(host, port, model_dir=model_dir, guidelines=guidelines_file)
+    serve_forever(host, port, model_dir=model_dir, guidelines=guidelines_file, db_url=db)
 
 
 @main.command()
@@ -135,26 +135,82 @@ def gold() -> None:
     """Gold (honeypot) tasks."""
 
 
+def db_option(command):
+    return click.option("--db", help="SQLAlchemy URL of the store [env LS_CONTEXT_DB; default models/ls-context.sqlite3].")(
+        click.option("--model-dir", type=click.Path(file_okay=False), help="[env MODEL_DIR; default ./models]")(command))
+
+
+def open_store(db, model_dir):
+    from pathlib import Path
+
+    from ml_backend.settings import Settings
+
+    from .store import Store
+
+    settings = Settings.from_env(db_url=db, model_dir=Path(model_dir) if model_dir else None)
+    Path(settings.model_dir).mkdir(parents=True, exist_ok=True)
+    return Store(settings.store_url())
+
+
 @gold.command("import")
 @click.option("--project", required=True, type=int, help="Label Studio project id.")
 @click.argument("gold_file", type=click.Path(exists=True, dir_okay=False))
-def gold_import(project, gold_file) -> None:
-    """Import GOLD_FILE (tasks with their expected annotations) as gold tasks."""
-    not_implemented_yet("gold import")
+@db_option
+def gold_import(project, gold_file, db, model_dir) -> None:
+    """Import GOLD_FILE (tasks with their expected annotations) as gold tasks.
+
+    The tasks go to Label Studio without their answers; the answers stay in the store, where the
+    checks find them. Tasks imported before are recognised by their data and not imported again.
+    """
+    from . import labelstudio
+    from .gold import import_gold
+    from .quality.export import read_json
+
+    imported, known = import_gold(labelstudio.connect(), open_store(db, model_dir), project, read_json(gold_file, "gold file"))
+    click.echo(f"{imported} gold task(s) imported into project {project}; {known} already there")
 
 
 @main.command()
 @click.option("--project", required=True, type=int, help="Label Studio project id.")
-def sync(project) -> None:
-    """Recover annotations whose webhooks were lost."""
-    not_implemented_yet("sync")
+@db_option
+def sync(project, db, model_dir) -> None:
+    """Recover annotations whose webhooks were lost, and process them (checks, feedback, flags)."""
+    import os
+    from pathlib import Path
+
+    from . import labelstudio
+    from .delivery import deliver_due
+    from .guidelines import load
+    from .processing import Processor
+    from .sync import sync_project
+
+    client, store = labelstudio.connect(), open_store(db, model_dir)
+    report = sync_project(client, store, project)
+    own = Path(model_dir or os.environ.get("MODEL_DIR", "models")) / f"project-{project}" / "guidelines.yaml"
+    fallback = os.environ.get("LS_CONTEXT_GUIDELINES")
+    guidelines = load(own) if own.exists() else (load(fallback) if fallback else None)
+    processed = Processor(store, lambda _: guidelines).run_pending(limit=100_000)
+    delivered, failed = deliver_due(store, client, limit=100_000)
+    click.echo(f"{report.annotations} annotations read, {report.recovered} never seen before; "
+               f"{processed} processed; {delivered} write-backs delivered" + (f", {failed} to retry" if failed else ""))
 
 
 @main.command()
 @click.option("--project", required=True, type=int, help="Label Studio project id.")
-def flags(project) -> None:
-    """List flagged tasks grouped by reason and label."""
-    not_implemented_yet("flags")
+@db_option
+def flags(project, db, model_dir) -> None:
+    """List flagged tasks grouped by reason and label: the raw material of the guideline-gap list."""
+    from .gold import flags_by_reason
+
+    groups = flags_by_reason(open_store(db, model_dir), project)
+    if not groups:
+        click.echo(f"no flagged tasks in project {project}")
+        return
+    for (reason, label), rows in groups:
+        click.echo(f"{len(rows):>4}  {reason}  [{label or 'no label'}]  tasks: {', '.join(str(r.task_id) for r in rows[:10])}")
+        for row in rows[:3]:
+            if row.note:
+                click.echo(f"        \u201c{row.note}\u201d (task {row.task_id})")
 
 
 @main.command()

@@ -68,3 +68,26 @@ def mark_tasks(client, tasks: list[dict], **meta) -> None:
     """Add keys to the tasks' meta (filterable in the Data Manager), keeping what is there."""
     for task in tasks:
         client.tasks.update(id=str(task["id"]), meta={**task["meta"], **meta})
+
+
+def merge_into_task(client, task_id: int, part: str, changes: dict) -> None:
+    """Merge `changes` into a task's data or meta, reading it first so nothing else is overwritten."""
+    task = client.tasks.get(id=task_id)
+    current = dict((task.data if part == "data" else task.meta) or {})
+    for key, value in changes.items():
+        if value is None:
+            current.pop(key, None)
+        else:
+            current[key] = value
+    client.tasks.update(id=str(task_id), **{part: current})
+
+
+def import_tasks(client, project_id: int, data: list[dict]) -> list[int]:
+    """Import tasks (their data) and return their new ids, in order."""
+    from .errors import LSContextError
+
+    try:
+        answer = client.projects.import_tasks(id=project_id, request=[dict(d) for d in data], return_task_ids=True)
+    except Exception as error:  # the SDK raises its own API errors and requests' connection errors
+        raise LSContextError(f"cannot import tasks into project {project_id}: {error}") from None
+    return list(answer.task_ids)

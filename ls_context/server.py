@@ -12,14 +12,14 @@ from werkzeug.serving import make_server
 from .errors import LSContextError
 
 
-def build_app(model_dir=None, guidelines=None):
+def build_app(model_dir=None, guidelines=None, **overrides):
     from ml_backend import Settings, create_app
     from .guidelines import load
 
     if guidelines:
         load(guidelines)  # refuse a broken file now, not at the first prediction
     settings = Settings.from_env(
-        model_dir=Path(model_dir) if model_dir else None, guidelines=Path(guidelines) if guidelines else None,
+        model_dir=Path(model_dir) if model_dir else None, guidelines=Path(guidelines) if guidelines else None, **overrides,
     )
     return create_app(settings)
 

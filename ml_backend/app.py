@@ -6,8 +6,14 @@ import hmac
 import logging
 from dataclasses import dataclass
 
+from pathlib import Path
+
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
+
+from ls_context.processing import Processor
+from ls_context.store import Store
+from ls_context.worker import Worker
 
 from .learning import Trainer
 from .metrics import Metrics
@@ -20,12 +26,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Backend:
-    """What the routes share: settings, the project models, the trainer and the counters."""
+    """What the routes share: settings, project models, trainer, counters, the store and its worker."""
 
     settings: Settings
     projects: Projects
     trainer: Trainer
     metrics: Metrics
+    store: Store
+    worker: Worker
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -39,13 +47,27 @@ def create_app(settings: Settings | None = None) -> Flask:
         if projects.refit(project_id) is not None:
             metrics.count("refits")
 
-    app.extensions["ls_context"] = Backend(settings, projects, Trainer(refit), metrics)
+    Path(settings.model_dir).mkdir(parents=True, exist_ok=True)
+    store = Store(settings.store_url())
+    processor = Processor(store, lambda project_id: projects.guidelines(str(project_id)))
+    worker = Worker(store, processor, lambda: _label_studio(settings), settings.worker_interval)
+    app.extensions["ls_context"] = Backend(settings, projects, Trainer(refit), metrics, store, worker)
     app.register_blueprint(protocol)
     if settings.basic_auth_user:
         app.before_request(_basic_auth(settings))
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
+
+
+def _label_studio(settings: Settings):
+    """The client write-backs go through, or None when Label Studio's URL and key are not configured."""
+    if not (settings.label_studio_url and settings.label_studio_api_key):
+        log.warning("LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY not set: feedback and flags wait in the store")
+        return None
+    from ls_context import labelstudio
+
+    return labelstudio.connect(settings.label_studio_url, settings.label_studio_api_key)
 
 
 def _basic_auth(settings: Settings):

@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest
 
 from ls_context.errors import LSContextError
+from ls_context.events import SECRET_HEADER, accept, sender_allowed
 
 blueprint = Blueprint("protocol", __name__)
 log = logging.getLogger(__name__)
@@ -105,27 +106,31 @@ def finish(prediction: dict | None, loaded, task: dict):
 
 @blueprint.post("/webhook")
 def webhook():
-    body = json_object()
-    action = body.get("action")
-    if not isinstance(action, str):
-        raise BadRequest("'action' must be a string")
     state = backend()
+    if not sender_allowed(state.settings.webhook_secret, request.headers.get(SECRET_HEADER)):
+        return jsonify(error=f"wrong or missing {SECRET_HEADER} header"), 401
+    body = json_object()
+    status, event_id = accept(state.store, body)  # committed before Label Studio gets its answer
+    if event_id is not None:
+        state.worker.start().notify()
+    action = body["action"]
     if action == "START_TRAINING":
         project_id = project_id_of(body.get("project"))
         state.projects.remember_config(project_id, (body.get("project") or {}).get("label_config") or "")
         state.trainer.schedule(project_id)
-        return jsonify(status="scheduled", action=action), 201
+        return jsonify(status="scheduled", action=action, event=status), 201
     if action in ANNOTATION_ACTIONS:
-        return annotation_event(state, body)
+        answer, code = annotation_event(state, body)
+        return jsonify({**answer.json, "event": status}), code
     if action in DELETE_ACTIONS:
         project_id = project_id_of(body.get("project"))
         for annotation in body.get("annotations") or []:
             if isinstance(annotation, dict) and "id" in annotation:
                 state.projects.memory(project_id).forget(annotation["id"])
         state.trainer.schedule(project_id)
-        return jsonify(status="scheduled", action=action), 201
+        return jsonify(status="scheduled", action=action, event=status), 201
     state.metrics.count("webhooks_ignored")
-    return jsonify(status="ignored", action=action), 200
+    return jsonify(status="ignored", action=action, event=status), 200
 
 
 def annotation_event(state, body: dict):

@@ -17,6 +17,10 @@ class Settings:
     classifier: "module:attribute" of a classifier to use instead of the default (LS_CONTEXT_CLASSIFIER).
     basic_auth_user / basic_auth_pass: HTTP basic auth for every route (BASIC_AUTH_USER / BASIC_AUTH_PASS).
     max_body_bytes: larger requests get 413.
+    db_url: the store (LS_CONTEXT_DB); default a SQLite file in model_dir.
+    webhook_secret: when set, /webhook needs it in the X-LS-Context-Secret header (LS_CONTEXT_WEBHOOK_SECRET).
+    label_studio_url / label_studio_api_key: where feedback and flags are written back
+        (LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY); without them write-backs wait in the store.
     """
 
     model_dir: Path = Path("models")
@@ -25,6 +29,11 @@ class Settings:
     basic_auth_user: str | None = None
     basic_auth_pass: str | None = None
     max_body_bytes: int = 5 * 1024 * 1024
+    db_url: str | None = None
+    webhook_secret: str | None = None
+    label_studio_url: str | None = None
+    label_studio_api_key: str | None = None
+    worker_interval: float = 1.0
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "Settings":
@@ -36,9 +45,16 @@ class Settings:
             basic_auth_user=environ.get("BASIC_AUTH_USER") or None,
             basic_auth_pass=environ.get("BASIC_AUTH_PASS") or None,
             max_body_bytes=int(environ.get("LS_CONTEXT_MAX_BODY_BYTES", 5 * 1024 * 1024)),
+            db_url=environ.get("LS_CONTEXT_DB") or None,
+            webhook_secret=environ.get("LS_CONTEXT_WEBHOOK_SECRET") or None,
+            label_studio_url=environ.get("LABEL_STUDIO_URL") or None,
+            label_studio_api_key=environ.get("LABEL_STUDIO_API_KEY") or None,
         )
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
+
+    def store_url(self) -> str:
+        return self.db_url or f"sqlite:///{Path(self.model_dir).resolve() / 'ls-context.sqlite3'}"
 
     def project_dir(self, project_id: str) -> Path:
         return Path(self.model_dir) / f"project-{project_id}"

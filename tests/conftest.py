@@ -122,3 +122,26 @@ def context_backend(tmp_path):
     server.backend = server.app.extensions["ls_context"]
     yield server
     server.shutdown()
+
+
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+@pytest.fixture
+def feedback_backend(tmp_path, label_studio):
+    """`ls-context serve` that writes feedback and flags back into the test's Label Studio."""
+    from ls_context.local_studio import free_port
+    from ls_context.server import start_in_thread
+
+    server = start_in_thread(
+        "127.0.0.1", free_port(), model_dir=tmp_path / "models",
+        guidelines=ROOT / "label_configs" / "text-classification.yaml",
+        label_studio_url=label_studio.url, label_studio_api_key=label_studio.account.token,
+        webhook_secret=WEBHOOK_SECRET, worker_interval=0.2,
+    )
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    server.backend = server.app.extensions["ls_context"]
+    server.secret = WEBHOOK_SECRET
+    yield server
+    server.backend.worker.stop()
+    server.shutdown()

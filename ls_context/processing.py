@@ -1,0 +1,148 @@
+"""Turn recorded events into what a lead and a labeler see: checks on gold, feedback, flags.
+
+Runs after the webhook has answered (a thread of the server, or an RQ worker). Every step is
+idempotent, so an event processed twice, or the same annotation seen again by `sync`, changes
+nothing the second time. Changes for Label Studio are queued as write-backs, never sent here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select, update
+
+from .feedback import feedback_text
+from .label_config import FLAG, FLAG_NOTE
+from .results import compare
+from .store import Annotation, Check, Event, Flag, Gold, Labeler, Store, Writeback
+from .events import ANNOTATION_ACTIONS
+
+log = logging.getLogger(__name__)
+
+
+class Processor:
+    """Processes pending events; `guidelines_for(project_id)` gives the guidelines feedback quotes."""
+
+    def __init__(self, store: Store, guidelines_for=lambda project_id: None):
+        self.store = store
+        self.guidelines_for = guidelines_for
+
+    def run_pending(self, limit: int = 200) -> int:
+        done = 0
+        for event in self.store.pending_events(limit):
+            if self._claim(event.id):
+                self._process(event)
+                done += 1
+        return done
+
+    def _claim(self, event_id: int) -> bool:
+        """Take an event for this worker only; another worker that raced for it gets False."""
+        with self.store.session() as session:
+            claimed = session.execute(
+                update(Event).where(Event.id == event_id, Event.status == "pending").values(status="processing")
+            )
+            return claimed.rowcount == 1
+
+    def _process(self, event: Event) -> None:
+        try:
+            if event.action in ANNOTATION_ACTIONS:
+                self.annotation(event.payload, event.project_id)
+            status, error = "done", None
+        except Exception as failure:  # keep the event for a look; one bad event must not stop the others
+            log.exception("event %s (%s) failed", event.id, event.action)
+            status, error = "failed", f"{type(failure).__name__}: {failure}"[:1000]
+        with self.store.session() as session:
+            session.execute(update(Event).where(Event.id == event.id).values(
+                status=status, error=error, attempts=Event.attempts + 1))
+
+    def annotation(self, payload: dict, project_id: int | None) -> None:
+        """Record an annotation as last seen, then its flag and its gold check."""
+        annotation, task = payload["annotation"], payload["task"]
+        project_id = project_id or task.get("project")
+        with self.store.session() as session:
+            known = session.get(Annotation, annotation["id"])
+            if known is not None and (known.updated_at or "") > (annotation.get("updated_at") or ""):
+                return  # an older version arriving late
+            labeler_id = _labeler_id(annotation.get("completed_by"))
+            if labeler_id is not None and session.get(Labeler, labeler_id) is None:
+                session.add(Labeler(id=labeler_id, email=_email(annotation)))
+            session.merge(Annotation(
+                id=annotation["id"], project_id=project_id, task_id=task["id"], labeler_id=labeler_id,
+                result=annotation.get("result") or [], updated_at=annotation.get("updated_at"),
+                lead_time=annotation.get("lead_time"), cancelled=bool(annotation.get("was_cancelled")),
+            ))
+            self._flag(session, annotation, task, project_id, labeler_id)
+            self._gold_check(session, annotation, task, project_id, labeler_id)
+
+    def _flag(self, session, annotation, task, project_id, labeler_id) -> None:
+        reason, note = flag_of(annotation.get("result") or [])
+        existing = session.get(Flag, annotation["id"])
+        if reason is None:
+            if existing is not None:
+                session.delete(existing)
+                session.add(Writeback(project_id=project_id, task_id=task["id"], kind="meta",
+                                      payload={"ls_flag": None, "ls_flag_note": None}))
+            return
+        label = first_label(annotation.get("result") or [])
+        if existing is not None and (existing.reason, existing.note, existing.label) == (reason, note, label):
+            return
+        session.merge(Flag(annotation_id=annotation["id"], project_id=project_id, task_id=task["id"],
+                           labeler_id=labeler_id, reason=reason, note=note, label=label))
+        session.add(Writeback(project_id=project_id, task_id=task["id"], kind="meta",
+                              payload={"ls_flag": reason, "ls_flag_note": note}))
+
+    def _gold_check(self, session, annotation, task, project_id, labeler_id) -> None:
+        gold = session.get(Gold, task["id"])
+        if gold is None or annotation.get("was_cancelled"):
+            return
+        updated_at = annotation.get("updated_at")
+        already = session.scalar(select(Check.id).where(Check.annotation_id == annotation["id"], Check.updated_at == updated_at))
+        if already is not None:
+            return
+        verdicts = compare(gold.result, annotation.get("result") or [])
+        for verdict in verdicts:
+            session.add(Check(
+                project_id=project_id, task_id=task["id"], annotation_id=annotation["id"], updated_at=updated_at,
+                labeler_id=labeler_id, control=verdict.control, score=verdict.score, passed=verdict.passed,
+                expected=verdict.expected, given=verdict.given,
+            ))
+        text = feedback_text(verdicts, self.guidelines_for(project_id), gold.explanation)
+        session.add(Writeback(project_id=project_id, task_id=task["id"], kind="data", payload={"ls_feedback": text}))
+
+
+def flag_of(result: list[dict]) -> tuple[str | None, str]:
+    reason, note = None, ""
+    for item in result:
+        value = item.get("value") if isinstance(item, dict) else None
+        if not isinstance(value, dict):
+            continue
+        if item.get("from_name") == FLAG and value.get("choices"):
+            reason = str(value["choices"][0])
+        elif item.get("from_name") == FLAG_NOTE and value.get("text"):
+            note = " ".join(map(str, value["text"]))
+    return reason, note
+
+
+def first_label(result: list[dict]) -> str:
+    """The labeler's answer on the first control that is not ls-context's own, for grouping flags."""
+    for item in result:
+        value = item.get("value") if isinstance(item, dict) else None
+        if isinstance(value, dict) and not str(item.get("from_name", "")).startswith("ls_"):
+            for key in ("choices", "labels", "rectanglelabels", "polygonlabels", "taxonomy"):
+                if value.get(key):
+                    return ", ".join("/".join(v) if isinstance(v, list) else str(v) for v in value[key])
+    return ""
+
+
+def _labeler_id(completed_by) -> int | None:
+    if isinstance(completed_by, dict):
+        completed_by = completed_by.get("id")
+    return completed_by if isinstance(completed_by, int) else None
+
+
+def _email(annotation: dict) -> str:
+    completed_by = annotation.get("completed_by")
+    if isinstance(completed_by, dict) and completed_by.get("email"):
+        return str(completed_by["email"])
+    # Label Studio's webhook names the author as " email, id".
+    return str(annotation.get("created_username") or "").strip().split(",")[0].strip()

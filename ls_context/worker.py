@@ -1,0 +1,63 @@
+"""The background worker: processes recorded events and delivers write-backs, after the webhook answered.
+
+By default a thread of the server process; with a Redis URL, RQ workers run `run_once` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from .delivery import deliver_due
+from .processing import Processor
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """Wakes when an event arrives (or every `interval` seconds, for retries) and does what is due."""
+
+    def __init__(self, store: Store, processor: Processor, client_factory, interval: float = 1.0):
+        self.store, self.processor, self.client_factory = store, processor, client_factory
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client = None
+        self._client_made = False
+
+    def start(self) -> "Worker":
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="ls-context-worker", daemon=True)
+            self._thread.start()
+        return self
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            try:
+                self.run_once()
+            except Exception:  # the loop must outlive any single failure
+                log.exception("worker round failed")
+
+    def run_once(self) -> tuple[int, int, int]:
+        processed = self.processor.run_pending()
+        client = self.client()
+        delivered, failed = deliver_due(self.store, client) if client is not None else (0, 0)
+        return processed, delivered, failed
+
+    def client(self):
+        if not self._client_made:
+            self._client, self._client_made = self.client_factory(), True
+        return self._client

@@ -1,0 +1,155 @@
+"""Webhook intake and write-back delivery: bad input is refused and nothing wrong is stored; nothing is dropped."""
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+from sqlalchemy import func, select
+
+from ls_context import labelstudio
+from ls_context.delivery import deliver_due
+from ls_context.events import SECRET_HEADER
+from ls_context.processing import Processor
+from ls_context.store import Check, Event, Flag, Gold, Store, Writeback, now
+from ml_backend import Settings, create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "intake-secret"
+
+
+def event(annotation_id=1, label="Routine question", updated="2026-11-28T10:00:00Z", flag=None, task_id=10):
+    result = [{"from_name": "triage", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]
+    if flag:
+        result.append({"from_name": "ls_flag", "to_name": "text", "type": "choices", "value": {"choices": [flag]}})
+    return {"action": "ANNOTATION_CREATED", "project": {"id": 3, "token": "project-token"},
+            "task": {"id": task_id, "project": 3, "data": {"text": "hi"}},
+            "annotation": {"id": annotation_id, "result": result, "updated_at": updated, "completed_by": 4}}
+
+
+@pytest.fixture
+def app(tmp_path):
+    return create_app(Settings(model_dir=tmp_path, webhook_secret=SECRET, guidelines=ROOT / "label_configs" / "text-classification.yaml"))
+
+
+def events_stored(app) -> int:
+    with app.extensions["ls_context"].store.session() as session:
+        return session.scalar(select(func.count()).select_from(Event))
+
+
+@pytest.mark.parametrize("headers", [{}, {SECRET_HEADER: "guess"}, {SECRET_HEADER: "ïntake-sécret"}])
+def test_a_wrong_or_missing_secret_is_refused_and_nothing_stored(app, headers):
+    answer = app.test_client().post("/webhook", json=event(), headers=headers)
+
+    assert answer.status_code == 401
+    assert events_stored(app) == 0
+
+
+@pytest.mark.parametrize("body, status", [
+    (b"not json", 400), (b'{"action": "ANNOTATION_CREATED", "annotation": {"id": 1', 400), (b"[]", 400),
+    (json.dumps({"action": "ANNOTATION_CREATED", "annotation": {"id": "x"}, "task": {"id": 1}}).encode(), 400),
+    (json.dumps({"action": 5}).encode(), 400),
+])
+def test_malformed_bodies_get_400_and_store_nothing(app, body, status):
+    answer = app.test_client().post("/webhook", data=body, content_type="application/json", headers={SECRET_HEADER: SECRET})
+
+    assert answer.status_code == status
+    assert "error" in answer.json
+    assert events_stored(app) == 0
+
+
+def test_a_10_mb_body_gets_413(app):
+    body = json.dumps({**event(), "padding": "x" * (10 * 1024 * 1024)})
+
+    answer = app.test_client().post("/webhook", data=body, content_type="application/json", headers={SECRET_HEADER: SECRET})
+
+    assert answer.status_code == 413 and events_stored(app) == 0
+
+
+def test_unknown_actions_are_acknowledged_and_ignored(app):
+    answer = app.test_client().post("/webhook", json={"action": "SOMETHING_NEW"}, headers={SECRET_HEADER: SECRET})
+
+    assert answer.status_code == 200 and answer.json["event"] == "ignored"
+    assert events_stored(app) == 0
+
+
+def test_events_are_committed_before_the_answer_and_without_secrets(app):
+    answer = app.test_client().post("/webhook", json=event(), headers={SECRET_HEADER: SECRET})
+
+    assert answer.status_code == 201 and answer.json["event"] == "recorded"
+    with app.extensions["ls_context"].store.session() as session:
+        [stored] = session.scalars(select(Event)).all()
+    assert stored.key == "annotation:1:2026-11-28T10:00:00Z"
+    assert "project-token" not in json.dumps(stored.payload)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(f"sqlite:///{tmp_path / 's.sqlite3'}")
+
+
+def test_processing_checks_gold_and_queues_feedback_once(store):
+    from ls_context.guidelines import load
+
+    with store.session() as session:
+        session.add(Gold(task_id=10, project_id=3, result=event(label="Urgent intervention")["annotation"]["result"], explanation=""))
+    processor = Processor(store, lambda _: load(ROOT / "label_configs" / "text-classification.yaml"))
+    for _ in range(2):  # the same event twice, then processing twice
+        store.record_event("k1", "ANNOTATION_CREATED", 3, event())
+        processor.run_pending()
+    processor.annotation(event(), 3)  # as `sync` would replay it
+
+    with store.session() as session:
+        checks = session.scalars(select(Check)).all()
+        [writeback] = session.scalars(select(Writeback)).all()
+    assert [(c.control, c.passed) for c in checks] == [("triage", False)]
+    assert writeback.kind == "data"
+    assert "Expected: Urgent intervention; you gave: Routine question." in writeback.payload["ls_feedback"]
+    assert "Edge case:" in writeback.payload["ls_feedback"]
+
+
+def test_an_older_version_arriving_late_changes_nothing(store):
+    processor = Processor(store)
+    processor.annotation(event(flag="Unsure", updated="2026-11-28T11:00:00Z"), 3)
+    processor.annotation(event(updated="2026-11-28T10:00:00Z"), 3)
+
+    with store.session() as session:
+        assert session.get(Flag, 1).reason == "Unsure"
+
+
+def test_removing_a_flag_clears_it(store):
+    processor = Processor(store)
+    processor.annotation(event(flag="Unsure", updated="2026-11-28T10:00:00Z"), 3)
+    processor.annotation(event(updated="2026-11-28T11:00:00Z"), 3)
+
+    with store.session() as session:
+        assert session.get(Flag, 1) is None
+        payloads = [w.payload for w in session.scalars(select(Writeback).order_by(Writeback.id))]
+    assert payloads == [{"ls_flag": "Unsure", "ls_flag_note": ""}, {"ls_flag": None, "ls_flag_note": None}]
+
+
+def test_a_failed_write_back_is_kept_and_retried_with_backoff(store):
+    # The SDK speaks httpx, so respx plays the failing Label Studio here.
+    url = "http://label-studio.invalid"
+    with store.session() as session:
+        session.add(Writeback(project_id=3, task_id=10, kind="data", payload={"ls_feedback": "PASSED"}))
+    client = labelstudio.connect(url, "key")
+
+    with respx.mock(assert_all_called=False) as mock:
+        mock.get(f"{url}/api/tasks/10/").mock(return_value=httpx.Response(503))
+        assert deliver_due(store, client) == (0, 1)
+    with store.session() as session:
+        [kept] = session.scalars(select(Writeback)).all()
+        assert (kept.status, kept.attempts) == ("pending", 1) and kept.last_error
+        assert deliver_due(store, client) == (0, 0)  # not due yet: backing off
+        kept.next_attempt_at = now() - timedelta(seconds=1)
+
+    with respx.mock() as mock:
+        mock.get(f"{url}/api/tasks/10/").mock(return_value=httpx.Response(200, json={"id": 10, "data": {"text": "hi"}, "meta": {}}))
+        patch = mock.patch(f"{url}/api/tasks/10/").mock(return_value=httpx.Response(200, json={"id": 10}))
+        assert deliver_due(store, client) == (1, 0)
+    assert json.loads(patch.calls.last.request.content)["data"] == {"text": "hi", "ls_feedback": "PASSED"}
+    with store.session() as session:
+        assert session.scalars(select(Writeback)).one().status == "delivered"
