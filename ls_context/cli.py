@@ -125,9 +125,22 @@ def serve(host, port, db, model_dir, guidelines_file) -> None:
 @click.option("--project", required=True, type=int, help="Label Studio project id.")
 @click.option("--guidelines", "guidelines_file", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--backend-url", required=True, help="Where Label Studio reaches `ls-context serve`.")
-def setup(project, guidelines_file, backend_url) -> None:
-    """Wire a project: config, instructions, webhook, ML backend."""
-    not_implemented_yet("setup")
+@click.option("--model-dir", type=click.Path(file_okay=False),
+              help="Also copy the guidelines where a server on this machine reads them [MODEL_DIR].")
+def setup(project, guidelines_file, backend_url, model_dir) -> None:
+    """Wire a project: config, instructions, model server, webhook with the secret. Safe to run twice.
+
+    The webhook secret comes from LS_CONTEXT_WEBHOOK_SECRET, the same variable the server reads.
+    """
+    import os
+
+    from . import labelstudio
+    from .setup import setup_project
+
+    report = setup_project(labelstudio.connect(), project, guidelines_file, backend_url,
+                           os.environ.get("LS_CONTEXT_WEBHOOK_SECRET"), model_dir)
+    for step in report.steps:
+        click.echo(step)
 
 
 @main.group(cls=Commands)

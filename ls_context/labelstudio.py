@@ -91,3 +91,47 @@ def import_tasks(client, project_id: int, data: list[dict]) -> list[int]:
     except Exception as error:  # the SDK raises its own API errors and requests' connection errors
         raise LSContextError(f"cannot import tasks into project {project_id}: {error}") from None
     return list(answer.task_ids)
+
+
+def _call(what: str, function, *args, **kwargs):
+    """Run one API call; a failure becomes one clear line."""
+    from .errors import LSContextError
+
+    try:
+        return function(*args, **kwargs)
+    except Exception as error:  # the SDK raises its own API errors and httpx's connection errors
+        raise LSContextError(f"Label Studio refused to {what}: {error}") from None
+
+
+def get_project(client, project_id: int):
+    return _call(f"read project {project_id}", client.projects.get, id=project_id)
+
+
+def update_project(client, project_id: int, **fields) -> None:
+    _call(f"update project {project_id}", client.projects.update, id=project_id, **fields)
+
+
+def ensure_ml_backend(client, project_id: int, url: str) -> str:
+    """Connect the model server once; a second call finds it."""
+    for backend in _call("list model servers", client.ml.list, project=project_id):
+        if backend.url.rstrip("/") == url:
+            return f"model server already connected ({url})"
+    _call(f"connect the model server at {url}", client.ml.create, url=url, project=project_id, title="ls-context")
+    return f"model server connected ({url})"
+
+
+def ensure_webhook(client, project_id: int, url: str, headers: dict) -> str:
+    """Exactly one active webhook to `url`, with all actions, the payload and `headers`.
+
+    Connecting a model server makes Label Studio add a webhook to its /webhook by itself, without
+    our secret; that one is updated rather than a second one added.
+    """
+    existing = [hook for hook in _call("list webhooks", client.webhooks.list, project=project_id) if hook.url == url]
+    for extra in existing[1:]:
+        _call("remove a duplicate webhook", client.webhooks.delete, id=extra.id)
+    settings = dict(url=url, headers=headers, send_payload=True, send_for_all_actions=True, is_active=True)
+    if existing:
+        _call("update the webhook", client.webhooks.update, id=existing[0].id, **settings)
+        return f"webhook to {url} updated" + (" with the secret header" if headers else "")
+    _call("create the webhook", client.webhooks.create, project=project_id, **settings)
+    return f"webhook to {url} created" + (" with the secret header" if headers else "")

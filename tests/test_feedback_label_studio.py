@@ -143,3 +143,36 @@ def test_sync_recovers_every_annotation_made_while_the_service_was_down(ls, make
     assert first.output.startswith("4 annotations read, 4 never seen before; 4 processed; 1 write-backs delivered")
     assert second.output.startswith("4 annotations read, 0 never seen before; 0 processed; 0 write-backs delivered")
     assert ls.tasks.get(id=gold_task.id).data["ls_feedback"].startswith("Gold check FAILED.")
+
+
+def test_setup_wires_a_project_and_is_safe_to_run_twice(ls, make_project, label_studio, feedback_backend, tmp_path, monkeypatch):
+    plain = CONFIG.split('  <View className="ls-context">')[0] + "</View>\n"
+    project = make_project(plain)
+    monkeypatch.setenv("LABEL_STUDIO_URL", label_studio.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.account.token)
+    monkeypatch.setenv("LS_CONTEXT_WEBHOOK_SECRET", feedback_backend.secret)
+    args = ["setup", "--project", str(project.id), "--guidelines", str(ROOT / "label_configs" / "text-classification.yaml"),
+            "--backend-url", feedback_backend.url, "--model-dir", str(tmp_path / "models")]
+
+    first = CliRunner().invoke(main, args)
+    second = CliRunner().invoke(main, args)
+
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    assert "model server connected" in first.output and "model server already connected" in second.output
+    wired = ls.projects.get(id=project.id)
+    assert "ls_flag" in wired.parsed_label_config and "When in doubt, flag" in wired.expert_instruction
+    hooks = [h for h in ls.webhooks.list(project=project.id) if h.url == f"{feedback_backend.url}/webhook"]
+    assert len(hooks) == 1 and hooks[0].headers == {SECRET_HEADER: feedback_backend.secret}
+    assert len(list(ls.ml.list(project=project.id))) == 1
+    assert (tmp_path / "models" / f"project-{project.id}" / "guidelines.yaml").exists()
+
+    [task_id] = ls.projects.import_tasks(id=project.id, request=[{"text": "Where is my invoice?"}], return_task_ids=True).task_ids
+    annotation = ls.annotations.create(id=task_id, result=[choice("Routine question")])
+    store = feedback_backend.backend.store
+
+    def received():
+        from ls_context.store import Annotation
+        with store.session() as session:
+            return session.get(Annotation, annotation.id)
+
+    wait_for(received, 5, "the annotation to arrive through the secured webhook")
