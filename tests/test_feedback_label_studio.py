@@ -176,3 +176,27 @@ def test_setup_wires_a_project_and_is_safe_to_run_twice(ls, make_project, label_
             return session.get(Annotation, annotation.id)
 
     wait_for(received, 5, "the annotation to arrive through the secured webhook")
+
+
+def test_write_backs_wait_while_label_studio_is_down_and_arrive_after(ls, wired, label_studio, feedback_backend):
+    project, _ = wired
+    task = task_by_text(ls, project.id, GOLD[1]["data"]["text"])
+    payload = {"action": "ANNOTATION_CREATED", "task": {"id": task.id, "project": project.id, "data": task.data},
+               "annotation": {"id": 990001, "result": [choice("General feedback")], "updated_at": "2026-11-28T12:00:00Z"},
+               "project": {"id": project.id}}
+    label_studio.stop()
+    try:
+        answer = requests.post(f"{feedback_backend.url}/webhook", json=payload, headers={SECRET_HEADER: feedback_backend.secret}, timeout=5)
+        assert answer.status_code == 201
+
+        def failed_at_least_once():
+            from ls_context.store import Writeback
+            with feedback_backend.backend.store.session() as session:
+                return session.scalar(select(Writeback).where(Writeback.task_id == task.id, Writeback.attempts >= 1, Writeback.status == "pending"))
+
+        wait_for(failed_at_least_once, 30, "a failed delivery attempt while Label Studio is down")
+    finally:
+        label_studio.start()
+
+    feedback, _ = wait_for(lambda: ls.tasks.get(id=task.id).data.get("ls_feedback"), 90, "delivery after the restart")
+    assert "Expected: Routine question; you gave: General feedback." in feedback
