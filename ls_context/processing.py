@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from .feedback import feedback_text
 from .label_config import FLAG, FLAG_NOTE
 from .results import compare
-from .store import Annotation, Check, Event, Flag, Gold, Labeler, Store, Writeback
+from .store import Annotation, Check, Event, Flag, Gold, Labeler, Store, TaskData, Writeback
 from .events import ANNOTATION_ACTIONS
 
 log = logging.getLogger(__name__)
@@ -23,56 +23,83 @@ log = logging.getLogger(__name__)
 class Processor:
     """Processes pending events; `guidelines_for(project_id)` gives the guidelines feedback quotes."""
 
-    def __init__(self, store: Store, guidelines_for=lambda project_id: None):
+    def __init__(self, store: Store, guidelines_for=lambda project_id: None, learned=lambda project_id: None):
         self.store = store
         self.guidelines_for = guidelines_for
+        self.learned = learned  # called with a project id when its annotations changed (the model refits)
 
-    def run_pending(self, limit: int = 200) -> int:
-        done = 0
-        for event in self.store.pending_events(limit):
-            if self._claim(event.id):
-                self._process(event)
-                done += 1
-        return done
+    def run_pending(self, limit: int = 25) -> int:
+        """Process up to `limit` pending events in one transaction (one commit, not one per event).
 
-    def _claim(self, event_id: int) -> bool:
-        """Take an event for this worker only; another worker that raced for it gets False."""
+        Each event runs in a savepoint: a failing one is marked failed and the others still commit.
+        Events another worker claimed first are left to it.
+        """
+        events = self.store.pending_events(limit)
+        if not events:
+            return 0
+        learned: set[int] = set()
         with self.store.session() as session:
             claimed = session.execute(
-                update(Event).where(Event.id == event_id, Event.status == "pending").values(status="processing")
-            )
-            return claimed.rowcount == 1
+                update(Event).where(Event.id.in_([e.id for e in events]), Event.status == "pending")
+                .values(status="processing").returning(Event.id)
+            ).scalars().all()
+            mine = [event for event in events if event.id in set(claimed)]
+            for event in mine:
+                status, error = "done", None
+                try:
+                    with session.begin_nested():
+                        learned |= self._process(session, event)
+                except Exception as failure:  # keep the event for a look; one bad event must not stop the others
+                    log.exception("event %s (%s) failed", event.id, event.action)
+                    status, error = "failed", f"{type(failure).__name__}: {failure}"[:1000]
+                session.execute(update(Event).where(Event.id == event.id).values(
+                    status=status, error=error, attempts=Event.attempts + 1))
+        for project_id in learned:
+            self.learned(project_id)
+        return len(mine)
 
-    def _process(self, event: Event) -> None:
-        try:
-            if event.action in ANNOTATION_ACTIONS:
-                self.annotation(event.payload, event.project_id)
-            status, error = "done", None
-        except Exception as failure:  # keep the event for a look; one bad event must not stop the others
-            log.exception("event %s (%s) failed", event.id, event.action)
-            status, error = "failed", f"{type(failure).__name__}: {failure}"[:1000]
-        with self.store.session() as session:
-            session.execute(update(Event).where(Event.id == event.id).values(
-                status=status, error=error, attempts=Event.attempts + 1))
+    def _process(self, session, event: Event) -> set[int]:
+        """Apply one event; the projects whose annotations changed."""
+        if event.action in ANNOTATION_ACTIONS:
+            return self.annotation(event.payload, event.project_id, session)
+        if event.action == "ANNOTATIONS_DELETED":
+            return self.deleted(event.payload, event.project_id, session)
+        return set()
 
-    def annotation(self, payload: dict, project_id: int | None) -> None:
+    def annotation(self, payload: dict, project_id: int | None, session=None) -> set[int]:
         """Record an annotation as last seen, then its flag and its gold check."""
+        if session is None:
+            with self.store.session() as own:
+                changed = self.annotation(payload, project_id, own)
+            for project in changed:
+                self.learned(project)
+            return changed
         annotation, task = payload["annotation"], payload["task"]
         project_id = project_id or task.get("project")
-        with self.store.session() as session:
-            known = session.get(Annotation, annotation["id"])
-            if known is not None and (known.updated_at or "") > (annotation.get("updated_at") or ""):
-                return  # an older version arriving late
-            labeler_id = _labeler_id(annotation.get("completed_by"))
-            if labeler_id is not None and session.get(Labeler, labeler_id) is None:
-                session.add(Labeler(id=labeler_id, email=_email(annotation)))
-            session.merge(Annotation(
-                id=annotation["id"], project_id=project_id, task_id=task["id"], labeler_id=labeler_id,
-                result=annotation.get("result") or [], updated_at=annotation.get("updated_at"),
-                lead_time=annotation.get("lead_time"), cancelled=bool(annotation.get("was_cancelled")),
-            ))
-            self._flag(session, annotation, task, project_id, labeler_id)
-            self._gold_check(session, annotation, task, project_id, labeler_id)
+        known = session.get(Annotation, annotation["id"])
+        if known is not None and (known.updated_at or "") > (annotation.get("updated_at") or ""):
+            return set()  # an older version arriving late
+        labeler_id = _labeler_id(annotation.get("completed_by"))
+        if labeler_id is not None and session.get(Labeler, labeler_id) is None:
+            session.add(Labeler(id=labeler_id, email=_email(annotation)))
+        session.merge(TaskData(task_id=task["id"], project_id=project_id, data=task.get("data") or {}))
+        session.merge(Annotation(
+            id=annotation["id"], project_id=project_id, task_id=task["id"], labeler_id=labeler_id,
+            result=annotation.get("result") or [], updated_at=annotation.get("updated_at"),
+            lead_time=annotation.get("lead_time"), cancelled=bool(annotation.get("was_cancelled")),
+        ))
+        self._flag(session, annotation, task, project_id, labeler_id)
+        self._gold_check(session, annotation, task, project_id, labeler_id)
+        return {project_id}
+
+    def deleted(self, payload: dict, project_id: int | None, session) -> set[int]:
+        ids = [a["id"] for a in payload.get("annotations") or [] if isinstance(a, dict) and isinstance(a.get("id"), int)]
+        for annotation_id in ids:
+            for model in (Annotation, Flag):
+                row = session.get(model, annotation_id)
+                if row is not None:
+                    session.delete(row)
+        return {project_id} if ids and project_id is not None else set()
 
     def _flag(self, session, annotation, task, project_id, labeler_id) -> None:
         reason, note = flag_of(annotation.get("result") or [])

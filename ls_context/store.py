@@ -58,6 +58,15 @@ class Annotation(Base):
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class TaskData(Base):
+    """A task's data as last seen with an annotation: what the model learns the text from."""
+
+    __tablename__ = "ls_task_data"
+    task_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    project_id: Mapped[int] = mapped_column(Integer, index=True)
+    data: Mapped[dict] = mapped_column(JSON)
+
+
 class Gold(Base):
     """The expected result of a gold task, with the explanation shown to a labeler who misses it."""
 

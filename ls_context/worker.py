@@ -52,7 +52,11 @@ class Worker:
                 log.exception("worker round failed")
 
     def run_once(self) -> tuple[int, int, int]:
-        processed = self.processor.run_pending()
+        # Small batches: on SQLite a batch holds the write lock, and webhooks must not wait for it long.
+        processed = batch = self.processor.run_pending()
+        while batch and not self._stop.is_set():
+            batch = self.processor.run_pending()
+            processed += batch
         client = self.client()
         delivered, failed = deliver_due(self.store, client) if client is not None else (0, 0)
         return processed, delivered, failed

@@ -35,23 +35,43 @@ class Backend:
     store: Store
     worker: Worker
 
+    def settle(self, timeout: float = 30) -> bool:
+        """Wait until every recorded event is processed and no refit is pending (tests, the demo)."""
+        import time
+
+        from sqlalchemy import func, select
+
+        from ls_context.store import Event
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.worker.run_once()
+            with self.store.session() as session:
+                busy = session.scalar(select(func.count()).select_from(Event).where(Event.status.in_(("pending", "processing"))))
+            if not busy:
+                return self.trainer.wait_idle(max(0.0, deadline - time.monotonic()))
+            time.sleep(0.05)
+        return False
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask("ls_context")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    projects = Projects(settings)
+    Path(settings.model_dir).mkdir(parents=True, exist_ok=True)
+    store = Store(settings.store_url())
+    projects = Projects(settings, store)
     metrics = Metrics()
 
     def refit(project_id: str) -> None:
         if projects.refit(project_id) is not None:
             metrics.count("refits")
 
-    Path(settings.model_dir).mkdir(parents=True, exist_ok=True)
-    store = Store(settings.store_url())
-    processor = Processor(store, lambda project_id: projects.guidelines(str(project_id)))
+    trainer = Trainer(refit, settings.refit_interval)
+    processor = Processor(store, lambda project_id: projects.guidelines(str(project_id)),
+                          lambda project_id: trainer.schedule(str(project_id)))
     worker = Worker(store, processor, lambda: _label_studio(settings), settings.worker_interval)
-    app.extensions["ls_context"] = Backend(settings, projects, Trainer(refit), metrics, store, worker)
+    app.extensions["ls_context"] = Backend(settings, projects, trainer, metrics, store, worker)
     app.register_blueprint(protocol)
     if settings.basic_auth_user:
         app.before_request(_basic_auth(settings))

@@ -1,19 +1,16 @@
-"""What the model learns from: labelers' annotations as last seen, and a background trainer.
+"""What the model learns from: the annotations in the store, refitted by a background trainer.
 
-Annotations arrive with Label Studio's webhooks; they are written down at once (cheap) and the
-model is refitted later by one background thread, never inside the request that Label Studio
-gives one second. Annotations flagged as unsure are kept but never used as training truth.
+Annotations arrive with Label Studio's webhooks, are recorded and processed into the store after
+the answer, and the model is refitted later by one background thread, never inside the request
+that Label Studio gives one second. Annotations flagged as unsure are never used as training truth.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import queue
 import threading
 import time
-from pathlib import Path
 
 from ls_context.label_config import FLAG
 
@@ -22,68 +19,38 @@ from .context_model import Example
 log = logging.getLogger(__name__)
 
 
-class AnnotationMemory:
-    """The annotations of one project, by annotation id, kept in a JSON file that is replaced atomically."""
+def examples_from_store(store, project_id: int, field_by_control: dict[str, str]) -> dict[str, list[Example]]:
+    """Training examples per control from the annotations the store holds; flagged and cancelled ones left out."""
+    from sqlalchemy import select
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._annotations: dict[str, dict] | None = None
+    from ls_context.store import Annotation, Gold
 
-    def _load(self) -> dict[str, dict]:
-        if self._annotations is None:
-            try:
-                self._annotations = json.loads(self.path.read_text())
-            except FileNotFoundError:
-                self._annotations = {}
-        return self._annotations
+    found: dict[str, list[Example]] = {name: [] for name in field_by_control}
+    with store.session() as session:
+        rows = session.execute(
+            select(Annotation.result, Annotation.cancelled, Annotation.task_id).where(Annotation.project_id == project_id)
+        ).all()
+        gold_tasks = set(session.scalars(select(Gold.task_id).where(Gold.project_id == project_id)))
+        data = _task_data(session, project_id)
+    for result, cancelled, task_id in rows:
+        if cancelled or is_flagged(result):
+            continue
+        for item in result:
+            name = item.get("from_name")
+            text = data.get(task_id, {}).get(field_by_control.get(name, ""))
+            labels = (item.get("value") or {}).get("choices")
+            if name in found and isinstance(text, str) and labels:
+                found[name].append(Example(text, tuple(labels), "gold" if task_id in gold_tasks else "annotation"))
+    return found
 
-    def remember(self, annotation: dict, task: dict) -> bool:
-        """Store or replace one annotation; False when this exact version was already known."""
-        key = str(annotation["id"])
-        record = {
-            "task": task.get("id"), "data": task.get("data") or {}, "result": annotation.get("result") or [],
-            "updated_at": annotation.get("updated_at"), "cancelled": bool(annotation.get("was_cancelled")),
-        }
-        with self._lock:
-            annotations = self._load()
-            if annotations.get(key) == record:
-                return False
-            annotations[key] = record
-            self._write(annotations)
-        return True
 
-    def forget(self, annotation_id) -> None:
-        with self._lock:
-            annotations = self._load()
-            if annotations.pop(str(annotation_id), None) is not None:
-                self._write(annotations)
+def _task_data(session, project_id: int) -> dict[int, dict]:
+    """Task data as last seen in the recorded events (the store keeps no separate task table)."""
+    from sqlalchemy import select
 
-    def _write(self, annotations: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(annotations))
-        os.replace(temporary, self.path)
+    from ls_context.store import TaskData
 
-    def examples(self, field_by_control: dict[str, str]) -> dict[str, list[Example]]:
-        """Training examples per control; flagged and cancelled annotations are left out."""
-        with self._lock:
-            records = list(self._load().values())
-        found: dict[str, list[Example]] = {name: [] for name in field_by_control}
-        for record in records:
-            if record["cancelled"] or is_flagged(record["result"]):
-                continue
-            for item in record["result"]:
-                name = item.get("from_name")
-                text = record["data"].get(field_by_control.get(name, ""), None)
-                labels = (item.get("value") or {}).get("choices")
-                if name in found and isinstance(text, str) and labels:
-                    found[name].append(Example(text, tuple(labels), "annotation"))
-        return found
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._load())
+    return dict(session.execute(select(TaskData.task_id, TaskData.data).where(TaskData.project_id == project_id)).all())
 
 
 def is_flagged(result: list[dict]) -> bool:
@@ -93,8 +60,10 @@ def is_flagged(result: list[dict]) -> bool:
 class Trainer:
     """One background thread that refits projects' models, each project at most once per queue pass."""
 
-    def __init__(self, retrain):
+    def __init__(self, retrain, min_interval: float = 0.0):
         self._retrain = retrain
+        self.min_interval = min_interval  # seconds between two refits of one project, to bound CPU under load
+        self._last: dict[str, float] = {}
         self._queue: queue.Queue = queue.Queue()
         self._pending: set[str] = set()
         self._lock = threading.Lock()
@@ -119,6 +88,10 @@ class Trainer:
             with self._lock:
                 self._pending.discard(project_id)
                 self._busy = True
+            wait = self._last.get(project_id, -1e9) + self.min_interval - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)  # annotations arriving meanwhile join this refit
+            self._last[project_id] = time.monotonic()
             try:
                 self._retrain(project_id)
             except Exception:  # a failed refit keeps the previous model serving

@@ -20,7 +20,7 @@ from ls_context.errors import LSContextError
 from ls_context.guidelines import Guidelines, load
 
 from .context_model import ContextModel
-from .learning import AnnotationMemory
+from .learning import examples_from_store
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,12 +37,12 @@ class Loaded:
 class Projects:
     """Models by project id; thread-safe; the only place models are built."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, store):
         self.settings = settings
+        self.store = store
         self.classifier_factory = load_classifier_factory(settings.classifier)
         self._loaded: dict[str, Loaded] = {}
         self._configs: dict[str, str] = {}
-        self._memories: dict[str, AnnotationMemory] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guidelines: dict[str, tuple[int, Guidelines]] = {}
         self._lock = threading.Lock()
@@ -62,12 +62,6 @@ class Projects:
 
     def versions(self) -> dict[str, str]:
         return {project_id: loaded.version for project_id, loaded in self._loaded.items()}
-
-    def memory(self, project_id: str) -> AnnotationMemory:
-        with self._lock:
-            if project_id not in self._memories:
-                self._memories[project_id] = AnnotationMemory(self.settings.project_dir(project_id) / "annotations.json")
-            return self._memories[project_id]
 
     # -- building -------------------------------------------------------------------------
 
@@ -102,7 +96,7 @@ class Projects:
     def _fit(self, project_id: str, label_config: str, bump: bool) -> Loaded:
         model = ContextModel(label_config, self.guidelines(project_id), self.classifier_factory)
         fields = {choice.name: choice.field for choice in model.choices}
-        model.fit(self.memory(project_id).examples(fields))
+        model.fit(examples_from_store(self.store, int(project_id), fields))
         version = self._next_version(project_id) if bump else self.version(project_id)
         loaded = Loaded(model, version, self._hash(project_id, label_config))
         self._save(project_id, loaded)

@@ -17,8 +17,6 @@ from ls_context.events import SECRET_HEADER, accept, sender_allowed
 
 blueprint = Blueprint("protocol", __name__)
 log = logging.getLogger(__name__)
-ANNOTATION_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"}
-DELETE_ACTIONS = {"ANNOTATIONS_DELETED"}
 
 
 def backend():
@@ -106,47 +104,22 @@ def finish(prediction: dict | None, loaded, task: dict):
 
 @blueprint.post("/webhook")
 def webhook():
+    """Record the event and answer; the worker processes it and the trainer refits after."""
     state = backend()
     if not sender_allowed(state.settings.webhook_secret, request.headers.get(SECRET_HEADER)):
         return jsonify(error=f"wrong or missing {SECRET_HEADER} header"), 401
     body = json_object()
     status, event_id = accept(state.store, body)  # committed before Label Studio gets its answer
+    project = body.get("project")
+    if isinstance(project, dict) and isinstance(project.get("label_config"), str) and project.get("id") is not None:
+        state.projects.remember_config(project_id_of(project), project["label_config"])
+    if body["action"] == "START_TRAINING" and project is not None:
+        state.trainer.schedule(project_id_of(project))
     if event_id is not None:
         state.worker.start().notify()
-    action = body["action"]
-    if action == "START_TRAINING":
-        project_id = project_id_of(body.get("project"))
-        state.projects.remember_config(project_id, (body.get("project") or {}).get("label_config") or "")
-        state.trainer.schedule(project_id)
-        return jsonify(status="scheduled", action=action, event=status), 201
-    if action in ANNOTATION_ACTIONS:
-        answer, code = annotation_event(state, body)
-        return jsonify({**answer.json, "event": status}), code
-    if action in DELETE_ACTIONS:
-        project_id = project_id_of(body.get("project"))
-        for annotation in body.get("annotations") or []:
-            if isinstance(annotation, dict) and "id" in annotation:
-                state.projects.memory(project_id).forget(annotation["id"])
-        state.trainer.schedule(project_id)
-        return jsonify(status="scheduled", action=action, event=status), 201
-    state.metrics.count("webhooks_ignored")
-    return jsonify(status="ignored", action=action, event=status), 200
-
-
-def annotation_event(state, body: dict):
-    annotation, task = body.get("annotation"), body.get("task")
-    if not isinstance(annotation, dict) or not isinstance(task, dict) or "id" not in annotation:
-        raise BadRequest("an annotation event needs 'annotation' (with 'id') and 'task' objects")
-    if not isinstance(annotation.get("result", []), list):
-        raise BadRequest("'annotation.result' must be a list")
-    project_id = project_id_of(body.get("project") or task.get("project"))
-    project = body.get("project")
-    if isinstance(project, dict):
-        state.projects.remember_config(project_id, project.get("label_config") or "")
-    changed = state.projects.memory(project_id).remember(annotation, task)
-    if changed:
-        state.trainer.schedule(project_id)
-    return jsonify(status="scheduled" if changed else "unchanged", action=body["action"]), 201
+    else:
+        state.metrics.count(f"webhooks_{status}")
+    return jsonify(event=status, action=body["action"]), 201 if event_id is not None else 200
 
 
 @blueprint.get("/versions")

@@ -183,7 +183,7 @@ def test_annotations_refit_the_model_in_the_background(app, client):
     for number in range(3):
         answer = client.post("/webhook", json=annotation_event(number + 1, f"{text} number {number}", "General feedback"))
         assert answer.status_code == 201
-    assert backend(app).trainer.wait_idle()
+    assert backend(app).settle()
     after = client.post("/predict", json=predict_body(text)).json
 
     assert before["model_version"] == "ls-context-g1.0.0-r0"
@@ -197,12 +197,17 @@ def test_flagged_annotations_are_not_training_truth(app, client):
     text = "Pallet of printer toner arrived wet"
     for number in range(3):
         client.post("/webhook", json=annotation_event(number + 1, f"{text} {number}", "General feedback", flag="Unsure"))
-    assert backend(app).trainer.wait_idle()
+    assert backend(app).settle()
 
     answer = client.post("/predict", json=predict_body(text)).json
 
     assert answer["results"][0] == [] or answer["results"][0]["result"][0]["value"] != {"choices": ["General feedback"]}
-    assert len(backend(app).projects.memory("7")) == 3  # kept, just not learned from
+    from sqlalchemy import func, select
+
+    from ls_context.store import Annotation, Flag
+    with backend(app).store.session() as session:  # kept, just not learned from
+        assert session.scalar(select(func.count()).select_from(Annotation)) == 3
+        assert session.scalar(select(func.count()).select_from(Flag)) == 3
 
 
 def test_a_repeated_delivery_does_not_refit_twice(app, client):
@@ -211,7 +216,7 @@ def test_a_repeated_delivery_does_not_refit_twice(app, client):
     first = client.post("/webhook", json=event).json
     second = client.post("/webhook", json=event).json
 
-    assert (first["status"], second["status"]) == ("scheduled", "unchanged")
+    assert (first["event"], second["event"]) == ("recorded", "duplicate")
 
 
 def test_start_training_refits_and_other_actions_are_ignored(app, client):
@@ -220,9 +225,9 @@ def test_start_training_refits_and_other_actions_are_ignored(app, client):
     training["project"]["label_config"] = CONFIG
 
     assert client.post("/webhook", json=training).status_code == 201
-    assert backend(app).trainer.wait_idle()
+    assert backend(app).settle()
     assert backend(app).projects.version("7") == "ls-context-g1.0.0-r1"
-    assert client.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 7}}).json["status"] == "ignored"
+    assert client.post("/webhook", json={"action": "SOMETHING_NEW", "project": {"id": 7}}).json["event"] == "ignored"
     assert client.post("/webhook", json={"action": "ANNOTATION_CREATED", "task": {}}).status_code == 400
 
 
@@ -231,7 +236,7 @@ def test_the_model_and_its_version_survive_a_restart(tmp_path):
     first = create_app(settings)
     first.test_client().post("/webhook", json=annotation_event(1, "Toner arrived wet", "General feedback"))
     first.test_client().post("/webhook", json=annotation_event(2, "Where are invoices?", "Routine question"))
-    assert backend(first).trainer.wait_idle()
+    assert backend(first).settle()
     version = backend(first).projects.version("7")
 
     second = create_app(settings).test_client()

@@ -65,7 +65,7 @@ def test_connected_backend_stores_predictions_with_rationale_and_learns(ls, make
             {"from_name": "triage", "to_name": "text", "type": "choices", "value": {"choices": ["Frustrated but salvageable"]}},
         ])
     wait_for(lambda: context_backend.backend.projects.version(str(project.id)) != "ls-context-g1.0.0-r0", what="a refit")
-    assert context_backend.backend.trainer.wait_idle()
+    assert context_backend.backend.settle()
     new_version = context_backend.backend.projects.version(str(project.id))
 
     retrieve_predictions(ls, project.id)
