@@ -21,6 +21,14 @@ def connect(url: str | None = None, api_key: str | None = None):
     return LabelStudio(base_url=url.rstrip("/"), api_key=api_key, timeout=30)
 
 
+def _call(what: str, function, *args, **kwargs):
+    """Run one API call; a failure becomes one clear line."""
+    try:
+        return function(*args, **kwargs)
+    except Exception as error:  # the SDK raises its own API errors and httpx's connection errors
+        raise LSContextError(f"Label Studio refused to {what}: {error}") from None
+
+
 def find_project(client, title: str):
     """The first project with this exact title, or None."""
     for project in client.projects.list():
@@ -31,13 +39,8 @@ def find_project(client, title: str):
 
 def export_tasks(client, project_id: int) -> list[dict]:
     """Every task of a project with its annotations and predictions, as Label Studio's JSON export."""
-    from .errors import LSContextError
-
-    try:
-        tasks = list(client.projects.exports.as_json(project_id))
-        emails = {user.id: user.email for user in client.users.list()}
-    except Exception as error:  # the SDK raises its own API errors and requests' connection errors
-        raise LSContextError(f"cannot export project {project_id} from Label Studio: {error}") from None
+    tasks = _call(f"export project {project_id}", lambda: list(client.projects.exports.as_json(project_id)))
+    emails = {user.id: user.email for user in _call("list users", lambda: list(client.users.list()))}
     # The export names labelers by user id only; a lead reads emails.
     for task in tasks:
         for annotation in task.get("annotations") or []:
@@ -49,25 +52,18 @@ def export_tasks(client, project_id: int) -> list[dict]:
 
 def project_tasks(client, project_id: int) -> list[dict]:
     """Every task of a project as plain dicts (id, data, meta, is_labeled)."""
-    from .errors import LSContextError
-
-    try:
-        return [
-            {"id": task.id, "data": task.data or {}, "meta": task.meta or {}, "is_labeled": bool(task.is_labeled)}
-            for task in client.tasks.list(project=project_id, fields="all")
-        ]
-    except Exception as error:  # the SDK raises its own API errors and requests' connection errors
-        raise LSContextError(f"cannot read the tasks of project {project_id}: {error}") from None
+    tasks = _call(f"list the tasks of project {project_id}", lambda: list(client.tasks.list(project=project_id, fields="all")))
+    return [{"id": t.id, "data": t.data or {}, "meta": t.meta or {}, "is_labeled": bool(t.is_labeled)} for t in tasks]
 
 
 def label_config(client, project_id: int) -> str:
-    return client.projects.get(id=project_id).label_config
+    return get_project(client, project_id).label_config
 
 
 def mark_tasks(client, tasks: list[dict], **meta) -> None:
     """Add keys to the tasks' meta (filterable in the Data Manager), keeping what is there."""
     for task in tasks:
-        client.tasks.update(id=str(task["id"]), meta={**task["meta"], **meta})
+        _call(f"mark task {task['id']}", client.tasks.update, id=str(task["id"]), meta={**task["meta"], **meta})
 
 
 def merge_into_task(client, task_id: int, part: str, changes: dict) -> None:
@@ -84,23 +80,9 @@ def merge_into_task(client, task_id: int, part: str, changes: dict) -> None:
 
 def import_tasks(client, project_id: int, data: list[dict]) -> list[int]:
     """Import tasks (their data) and return their new ids, in order."""
-    from .errors import LSContextError
-
-    try:
-        answer = client.projects.import_tasks(id=project_id, request=[dict(d) for d in data], return_task_ids=True)
-    except Exception as error:  # the SDK raises its own API errors and requests' connection errors
-        raise LSContextError(f"cannot import tasks into project {project_id}: {error}") from None
+    answer = _call(f"import tasks into project {project_id}", client.projects.import_tasks,
+                   id=project_id, request=[dict(d) for d in data], return_task_ids=True)
     return list(answer.task_ids)
-
-
-def _call(what: str, function, *args, **kwargs):
-    """Run one API call; a failure becomes one clear line."""
-    from .errors import LSContextError
-
-    try:
-        return function(*args, **kwargs)
-    except Exception as error:  # the SDK raises its own API errors and httpx's connection errors
-        raise LSContextError(f"Label Studio refused to {what}: {error}") from None
 
 
 def get_project(client, project_id: int):
