@@ -50,6 +50,9 @@ def test_report_json_has_every_section(pilot):
     assert careful["gold_n"] == 40 and careful["gold_ci_low"] <= careful["gold_accuracy"] <= careful["gold_ci_high"]
     assert set(metrics["agreement"]["triage"]) >= {"krippendorff_alpha", "fleiss_kappa", "cohen_kappa_mean"}
     assert metrics["consensus"]["1"]["triage"]["label"] in LABELS
+    estimated = metrics["confusions"]["triage"]["by_labeler_estimated"]["confuser@example.com"]
+    labels = metrics["confusions"]["triage"]["labels"]
+    assert estimated[labels.index("Frustrated")][labels.index("Routine")] > 0.7  # Dawid-Skene found the swap
     top_gap = next(g for g in metrics["guideline_gaps"] if g["kind"] == "confused_pair")
     assert (top_gap["expected"], top_gap["given"]) == ("Frustrated", "Routine")
     assert any(g["kind"] == "flagged_label" for g in metrics["guideline_gaps"])

@@ -96,6 +96,10 @@ def _control(dataset: Dataset, control: ControlLabels, checks, week_of) -> dict:
             dataset.labelers[w]: _confusion(gold[tasks][has_gold & (labelers == w)], labels[has_gold & (labelers == w)], n_labels)
             for w in np.unique(labelers[has_gold])
         },
+        # Dawid-Skene's estimate of each labeler's confusion matrix (rows: true label, columns: given).
+        "by_labeler_estimated": {
+            dataset.labelers[w]: [[round(float(p), 4) for p in row] for row in truth.errors_[w]] for w in np.unique(labelers)
+        },
     }
     gaps = _confused_pairs(control, gold, tasks, labels, has_gold, dataset) + _overridden_rules(control, tasks, labels, dataset)
     gaps += [
