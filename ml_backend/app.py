@@ -18,6 +18,7 @@ from ls_context.worker import Worker
 from .learning import Trainer
 from .metrics import Metrics
 from .projects import Projects
+from .pages import blueprint as pages
 from .protocol import blueprint as protocol
 from .settings import Settings
 
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     worker = Worker(store, processor, lambda: _label_studio(settings), settings.worker_interval)
     app.extensions["ls_context"] = Backend(settings, projects, trainer, metrics, store, worker)
     app.register_blueprint(protocol)
+    app.register_blueprint(pages)
     if settings.basic_auth_user:
         app.before_request(_basic_auth(settings))
     app.register_error_handler(HTTPException, _http_error)

@@ -153,3 +153,21 @@ def test_a_failed_write_back_is_kept_and_retried_with_backoff(store):
     assert json.loads(patch.calls.last.request.content)["data"] == {"text": "hi", "ls_feedback": "PASSED"}
     with store.session() as session:
         assert session.scalars(select(Writeback)).one().status == "delivered"
+
+
+def test_the_labeler_page_lists_gold_results_and_accuracy(app):
+    store = app.extensions["ls_context"].store
+    with store.session() as session:
+        session.add(Gold(task_id=10, project_id=3, result=event(label="Urgent intervention")["annotation"]["result"], explanation=""))
+        session.add(Gold(task_id=11, project_id=3, result=event(label="Routine question")["annotation"]["result"], explanation=""))
+    processor = Processor(store)
+    processor.annotation(event(annotation_id=1, task_id=10), 3)
+    processor.annotation(event(annotation_id=2, task_id=11), 3)
+
+    page = app.test_client().get("/labelers/4")
+
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "1 of 2</b> gold checks passed: 50%" in html
+    assert "<td>FAIL</td><td>Urgent intervention</td><td>Routine question</td>" in html
+    assert app.test_client().get("/labelers/999").status_code == 404
