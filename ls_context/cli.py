@@ -114,11 +114,12 @@ def guidelines_instructions(guidelines_file, output) -> None:
 @click.option("--model-dir", type=click.Path(file_okay=False), help="Where models are kept [env MODEL_DIR, default ./models].")
 @click.option("--guidelines", "guidelines_file", type=click.Path(exists=True, dir_okay=False),
               help="Guidelines for projects without their own [env LS_CONTEXT_GUIDELINES].")
-def serve(host, port, db, model_dir, guidelines_file) -> None:
+@click.option("--sync-every", type=click.FloatRange(0), help="Recover lost webhooks every N seconds [env LS_CONTEXT_SYNC_EVERY].")
+def serve(host, port, db, model_dir, guidelines_file, sync_every) -> None:
     """Run the ML backend, the webhook intake and the pages (embedded server; use gunicorn in production)."""
     from .server import serve_forever
 
-    serve_forever(host, port, model_dir=model_dir, guidelines=guidelines_file, db_url=db)
+    serve_forever(host, port, model_dir=model_dir, guidelines=guidelines_file, db_url=db, sync_every=sync_every)
 
 
 @main.command()

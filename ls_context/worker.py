@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from .delivery import deliver_due
 from .processing import Processor
@@ -16,11 +17,17 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    """Wakes when an event arrives (or every `interval` seconds, for retries) and does what is due."""
+    """Wakes when an event arrives (or every `interval` seconds, for retries) and does what is due.
 
-    def __init__(self, store: Store, processor: Processor, client_factory, interval: float = 1.0):
+    With `sync_every`, it also reads the annotations of every known project back from Label Studio
+    now and then, so that webhooks lost while the server was down are recovered without a command.
+    """
+
+    def __init__(self, store: Store, processor: Processor, client_factory, interval: float = 1.0, sync_every: float = 0.0):
         self.store, self.processor, self.client_factory = store, processor, client_factory
         self.interval = interval
+        self.sync_every = sync_every  # seconds between two `sync` passes over known projects; 0 = never
+        self._last_sync = time.monotonic()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -47,6 +54,9 @@ class Worker:
             self._wake.wait(self.interval)
             self._wake.clear()
             try:
+                if self.sync_every and time.monotonic() - self._last_sync >= self.sync_every:
+                    self._last_sync = time.monotonic()
+                    self.sync_known_projects()
                 self.run_once()
             except Exception:  # the loop must outlive any single failure
                 log.exception("worker round failed")
@@ -60,6 +70,23 @@ class Worker:
         client = self.client()
         delivered, failed = deliver_due(self.store, client) if client is not None else (0, 0)
         return processed, delivered, failed
+
+    def sync_known_projects(self) -> int:
+        """Recover lost webhooks of every project the store has heard of; how many were new."""
+        from sqlalchemy import select
+
+        from .store import Annotation
+        from .sync import sync_project
+
+        client = self.client()
+        if client is None:
+            return 0
+        with self.store.session() as session:
+            projects = [p for p in session.scalars(select(Annotation.project_id).distinct()) if p is not None]
+        recovered = sum(sync_project(client, self.store, project).recovered for project in projects)
+        if recovered:
+            log.info("sync recovered %d annotation version(s) the webhooks missed", recovered)
+        return recovered
 
     def client(self):
         if not self._client_made:

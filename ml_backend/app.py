@@ -71,10 +71,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     trainer = Trainer(refit, settings.refit_interval)
     processor = Processor(store, lambda project_id: projects.guidelines(str(project_id)),
                           lambda project_id: trainer.schedule(str(project_id)))
-    worker = Worker(store, processor, lambda: _label_studio(settings), settings.worker_interval)
+    worker = Worker(store, processor, lambda: _label_studio(settings), settings.worker_interval, settings.sync_every)
     app.extensions["ls_context"] = Backend(settings, projects, trainer, metrics, store, worker)
     app.register_blueprint(protocol)
     app.register_blueprint(pages)
+    if settings.sync_every:
+        worker.start()  # the periodic sync runs even before the first webhook
     if settings.basic_auth_user:
         app.before_request(_basic_auth(settings))
     app.register_error_handler(HTTPException, _http_error)

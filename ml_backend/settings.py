@@ -21,6 +21,7 @@ class Settings:
     webhook_secret: when set, /webhook needs it in the X-LS-Context-Secret header (LS_CONTEXT_WEBHOOK_SECRET).
     refit_interval: seconds between two refits of one project (LS_CONTEXT_REFIT_INTERVAL, 5 from the
         environment), so a burst of annotations costs one refit, not one per annotation.
+    sync_every: seconds between two recoveries of lost webhooks (LS_CONTEXT_SYNC_EVERY; 0 = never).
     label_studio_url / label_studio_api_key: where feedback and flags are written back
         (LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY); without them write-backs wait in the store.
     """
@@ -37,6 +38,7 @@ class Settings:
     label_studio_api_key: str | None = None
     worker_interval: float = 1.0
     refit_interval: float = 0.0
+    sync_every: float = 0.0
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "Settings":
@@ -53,6 +55,7 @@ class Settings:
             label_studio_url=environ.get("LABEL_STUDIO_URL") or None,
             label_studio_api_key=environ.get("LABEL_STUDIO_API_KEY") or None,
             refit_interval=float(environ.get("LS_CONTEXT_REFIT_INTERVAL", 5)),
+            sync_every=float(environ.get("LS_CONTEXT_SYNC_EVERY", 0)),
         )
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)

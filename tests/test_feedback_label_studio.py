@@ -200,3 +200,31 @@ def test_write_backs_wait_while_label_studio_is_down_and_arrive_after(ls, wired,
 
     feedback, _ = wait_for(lambda: ls.tasks.get(id=task.id).data.get("ls_feedback"), 90, "delivery after the restart")
     assert "Expected: Routine question; you gave: General feedback." in feedback
+
+
+def test_serve_recovers_lost_webhooks_on_an_interval(ls, make_project, label_studio, tmp_path):
+    from ls_context.local_studio import free_port
+    from ls_context.server import start_in_thread
+    from ls_context.store import Annotation
+
+    project = make_project(CONFIG)
+    [first, lost] = ls.projects.import_tasks(id=project.id, request=[{"text": "a"}, {"text": "b"}], return_task_ids=True).task_ids
+    server = start_in_thread("127.0.0.1", free_port(), model_dir=tmp_path, label_studio_url=label_studio.url,
+                             label_studio_api_key=label_studio.account.token, sync_every=0.5, worker_interval=0.2)
+    backend = server.app.extensions["ls_context"]
+    try:
+        known = ls.annotations.create(id=first, result=[choice("Routine question")])
+        backend.worker.processor.annotation(  # the store now knows the project
+            {"annotation": {"id": known.id, "result": [choice("Routine question")], "updated_at": "old"},
+             "task": {"id": first, "project": project.id, "data": {"text": "a"}}}, project.id)
+        missed = ls.annotations.create(id=lost, result=[choice("General feedback")])  # no webhook reaches the server
+
+        def recovered():
+            with backend.store.session() as session:
+                return session.get(Annotation, missed.id)
+
+        row, _ = wait_for(recovered, 15, "the periodic sync to recover the missed annotation")
+        assert row.result == [choice("General feedback")]
+    finally:
+        backend.worker.stop()
+        server.shutdown()
