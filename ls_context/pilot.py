@@ -6,7 +6,7 @@ import random
 from collections import defaultdict
 
 from .errors import LSContextError
-from .quality.export import data_key
+from .quality.export import RULE_IN_RATIONALE, data_key
 
 PILOT_KEY = "ls_pilot"
 GOLD_KEY = "ls_gold"
@@ -75,8 +75,9 @@ def _stratum(prediction) -> str:
     if not prediction:
         return "unknown"
     rationale = next((item["value"]["text"][0] for item in prediction["result"] if item["from_name"] == "ls_rationale"), "")
-    if ": rule '" in rationale:
-        return "rule " + rationale.split(": rule '", 1)[1].split("'", 1)[0]
+    rule = RULE_IN_RATIONALE.search(rationale)
+    if rule:
+        return "rule " + rule.group(1)
     choices = next((item["value"].get("choices") for item in prediction["result"] if item.get("type") == "choices"), None)
     return "label " + ", ".join(choices) if choices else "unknown"
 

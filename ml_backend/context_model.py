@@ -20,7 +20,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from ls_context import rules as rule_engine
 from ls_context.errors import LSContextError
 from ls_context.guidelines import ControlGuide, Guidelines
-from ls_context.label_config import FLAG, INJECTED_CONTROLS, RATIONALE, REGION_RATIONALE
+from ls_context.label_config import INJECTED_CONTROLS, RATIONALE, REGION_RATIONALE
 
 from .classifier import TextClassifier
 
@@ -258,7 +258,7 @@ class ContextModel:
             self._add_control(control, classifier_factory)
 
     def _add_control(self, control, classifier_factory) -> None:
-        if control.name in INJECTED_CONTROLS or control.name == FLAG or not control.to_name:
+        if control.name in INJECTED_CONTROLS or not control.to_name:
             return
         obj = self.objects.get(control.to_name[0])
         if obj is None or obj.tag.lower() not in TEXT_OBJECTS or not obj.value:

@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 
-from ls_context.label_config import FLAG
+from ls_context.processing import flag_of
 
 from .context_model import Example
 
@@ -33,7 +33,7 @@ def examples_from_store(store, project_id: int, field_by_control: dict[str, str]
         gold_tasks = set(session.scalars(select(Gold.task_id).where(Gold.project_id == project_id)))
         data = _task_data(session, project_id)
     for result, cancelled, task_id in rows:
-        if cancelled or is_flagged(result):
+        if cancelled or flag_of(result)[0] is not None:
             continue
         for item in result:
             name = item.get("from_name")
@@ -51,10 +51,6 @@ def _task_data(session, project_id: int) -> dict[int, dict]:
     from ls_context.store import TaskData
 
     return dict(session.execute(select(TaskData.task_id, TaskData.data).where(TaskData.project_id == project_id)).all())
-
-
-def is_flagged(result: list[dict]) -> bool:
-    return any(item.get("from_name") == FLAG and (item.get("value") or {}).get("choices") for item in result)
 
 
 class Trainer:
