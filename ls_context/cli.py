@@ -345,11 +345,16 @@ def gate(project, export_file, gold_file, guidelines_file, min_accuracy, min_alp
 
 
 @main.command()
+@click.option("--scenario", default="support-triage", show_default=True,
+              type=click.Choice(["support-triage", "lead-qualification", "claim-triage"]), help="Which example project.")
+@click.option("--simulate", is_flag=True, help="Three simulated labelers annotate a pilot batch; prints the gate and the report.")
+@click.option("--exit", "exit_after", is_flag=True, help="Stop once set up (and simulated) instead of waiting for Ctrl-C.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Label Studio's port.")
 @click.option("--backend-port", default=9090, show_default=True, type=int, help="The model server's port.")
 @click.option("--data-dir", default="demo-data", show_default=True, type=click.Path(file_okay=False))
-def demo(port, backend_port, data_dir) -> None:
-    """Bring up Label Studio and the model server with an example project; Ctrl-C stops both."""
+def demo(scenario, simulate, exit_after, port, backend_port, data_dir) -> None:
+    """Bring up Label Studio and ls-context with an example project; Ctrl-C stops both."""
     from .demo import run_demo
 
-    run_demo(port=port, data_dir=data_dir, backend_port=backend_port)
+    run_demo(port=port, data_dir=data_dir, backend_port=backend_port, scenario_name=scenario,
+             simulate=simulate, stay=not exit_after)

@@ -21,9 +21,11 @@ def feedback_text(verdicts: list[Verdict], guidelines: Guidelines | None, explan
     for verdict in missed:
         name = f" on {verdict.control}" if len(checked) > 1 else ""
         parts.append(f"Expected{name}: {verdict.expected}; you gave: {verdict.given}.")
-        parts.extend(_guideline_lines(verdict, guidelines))
     if explanation:
-        parts.append(explanation.strip())
+        # The lead's note on this very task says the most; the general guideline follows it.
+        parts.append(f"This task: {explanation.strip().rstrip('.')}.")
+    for verdict in missed:
+        parts.extend(_guideline_lines(verdict, guidelines))
     return " ".join(parts)
 
 

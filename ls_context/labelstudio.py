@@ -117,3 +117,18 @@ def ensure_webhook(client, project_id: int, url: str, headers: dict) -> str:
         return f"webhook to {url} updated" + (" with the secret header" if headers else "")
     _call("create the webhook", client.webhooks.create, project=project_id, **settings)
     return f"webhook to {url} created" + (" with the secret header" if headers else "")
+
+
+def list_users(client) -> list:
+    return _call("list users", lambda: list(client.users.list()))
+
+
+def create_user(client, email: str, password: str) -> int:
+    """A new Label Studio user (a labeler account); returns its id."""
+    return _call(f"create the user {email}", client.users.create, username=email, email=email, password=password).id
+
+
+def create_annotation(client, task_id: int, result: list[dict], user_id: int, lead_time: float | None = None) -> int:
+    """An annotation on a task in a user's name (the API key's owner must be allowed to do so)."""
+    return _call(f"annotate task {task_id}", client.annotations.create, id=task_id, result=result,
+                 completed_by=user_id, lead_time=lead_time).id

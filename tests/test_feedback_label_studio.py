@@ -74,7 +74,7 @@ def test_a_wrong_answer_on_gold_gets_feedback_on_the_task_within_seconds(ls, wir
     assert feedback.startswith("Gold check FAILED.")
     assert "Expected: Urgent intervention; you gave: Frustrated but salvageable." in feedback
     assert "Why: These go to the on-call lead" in feedback
-    assert "A business deadline with money attached." in feedback
+    assert "This task: A business deadline with money attached. Why:" in feedback  # the task first, then the guideline
     assert [a.result for a in ls.annotations.list(id=task.id)] == [[choice("Frustrated but salvageable")]]  # untouched
 
 

@@ -1,0 +1,91 @@
+"""How good is the default context model on the three example scenarios?
+
+    python bench/scenarios.py [--train 100]
+
+Per scenario, accuracy on its gold tasks of:
+  rules alone     the guidelines' decision rules (first rule that fires; no rule = no answer, counted wrong),
+  model alone     the learned classifier, trained on the guideline examples and the reference answers
+                  of --train non-gold tasks (what a pilot batch yields), without rules,
+  combined        rules + classifier, as `ls-context serve` predicts;
+and, for the combined model, how often the rationale names the deciding rule or evidence words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ls_context import rules as rule_engine  # noqa: E402
+from ls_context.guidelines import load  # noqa: E402
+from ls_context.quality.export import data_key  # noqa: E402
+from ls_context.scenarios import SCENARIOS  # noqa: E402
+from ml_backend.context_model import ContextModel, Example  # noqa: E402
+
+
+def evaluate(scenario, n_train: int, seed: int = 0) -> dict:
+    guidelines = load(scenario.guidelines)
+    config = scenario.label_config.read_text()
+    answers = scenario.answers()
+    gold = [{"id": i, "data": item["data"]} for i, item in enumerate(scenario.gold())]
+    truth = [answers[data_key(task["data"])] for task in gold]
+    pool = scenario.tasks()
+    random.Random(seed).shuffle(pool)
+    combined_model = ContextModel(config, guidelines)
+    field = combined_model.choices[0].field
+    training = {scenario.control: [Example(d[field], (answers[data_key(d)],), "annotation") for d in pool[:n_train]]}
+    combined = combined_model.fit(training).predict(gold)
+    alone = ContextModel(config, replace(guidelines, rules=())).fit(training).predict(gold)
+    rule_answers = [_first_rule(guidelines.rules, task["data"], field) for task in gold]
+    return {
+        "gold": len(gold),
+        "rules": _accuracy(rule_answers, truth),
+        "rule_coverage": sum(answer is not None for answer in rule_answers) / len(gold),
+        "model": _accuracy([_choice(p, scenario.control) for p in alone], truth),
+        "combined": _accuracy([_choice(p, scenario.control) for p in combined], truth),
+        "explained": sum(_names_its_reason(p) for p in combined) / len(gold),
+    }
+
+
+def _first_rule(rules, data: dict, field: str) -> str | None:
+    hits = rule_engine.fire(rules, data, field)
+    return hits[0].rule.label if hits else None
+
+
+def _choice(prediction: dict | None, control: str) -> str | None:
+    for item in (prediction or {}).get("result", []):
+        if item["from_name"] == control:
+            return item["value"]["choices"][0]
+    return None
+
+
+def _names_its_reason(prediction: dict | None) -> bool:
+    """The rationale names the rule that fired or the words that pushed the classifier."""
+    rationale = next((item["value"]["text"][0] for item in (prediction or {}).get("result", []) if item["from_name"] == "ls_rationale"), "")
+    first_line = rationale.split("\n")[0]
+    return "rule '" in first_line or "Words that point to it:" in first_line
+
+
+def _accuracy(answers: list, truth: list) -> float:
+    return sum(a == t for a, t in zip(answers, truth)) / len(truth)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", type=int, default=100, help="labeled non-gold tasks the classifier learns from")
+    args = parser.parse_args()
+    print(f"accuracy on gold; classifier trained on guideline examples + {args.train} labeled tasks\n")
+    print(f"{'scenario':<20} {'gold':>4} {'rules alone':>18} {'model alone':>11} {'combined':>9} {'rationale names reason':>23}")
+    for scenario in SCENARIOS.values():
+        r = evaluate(scenario, args.train)
+        rules = f"{r['rules']:.0%} ({r['rule_coverage']:.0%} fire)"
+        print(f"{scenario.name:<20} {r['gold']:>4} {rules:>18} {r['model']:>11.0%} {r['combined']:>9.0%} {r['explained']:>23.0%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The whole journey on the support-triage example, in a real Label Studio and a real browser.
+
+A labeler sees hints, the pre-annotation with its rationale and the flag; answers a gold task
+wrongly and sees the feedback; flags a task with a reason. The lead runs the gate on the pilot of
+three simulated labelers (it fails because one of them confuses two classes) and opens the report,
+whose guideline-gap table names those two classes. Each step leaves a screenshot.
+"""
+
+import re
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from harness.browser import open_task
+from test_ml_backend_label_studio import wait_for
+from ls_context import labelstudio
+from ls_context.cli import main
+from ls_context.demo import prepare, simulate_pilot, start_backend
+from ls_context.quality.export import data_key
+from ls_context.scenarios import scenario
+from ls_context.store import Gold
+
+pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
+TRIAGE = scenario("support-triage")
+URGENT, FRUSTRATED = TRIAGE.confusable
+
+
+@pytest.fixture
+def demo(ls, label_studio, tmp_path, monkeypatch):
+    """The demo's own setup (`ls-context serve`, setup, tasks, gold, predictions) against the test's Label Studio."""
+    from ls_context.local_studio import free_port
+
+    backend = start_backend(tmp_path, free_port(), label_studio, TRIAGE)
+    client = labelstudio.connect(label_studio.url, label_studio.account.token)
+    prepared = prepare(client, TRIAGE, backend, tmp_path / "models")
+    monkeypatch.setenv("LABEL_STUDIO_URL", label_studio.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.account.token)
+    yield prepared
+    backend.backend.worker.stop()
+    backend.shutdown()
+    ls.projects.delete(id=prepared.project_id)
+
+
+def test_labeler_and_lead_journey(demo, ls, page, label_studio, browser, tmp_path, screenshot):
+    tasks = labelstudio.project_tasks(demo.client, demo.project_id)
+    with demo.store.session() as session:
+        gold_ids = set(session.scalars(select(Gold.task_id).where(Gold.project_id == demo.project_id)))
+    assert len(gold_ids) == len(TRIAGE.gold())
+    answers = TRIAGE.answers()
+    view = page.locator(".lsf-main-view")
+
+    # 1. Hints, pre-annotation with rationale, and the flag control.
+    fraud = next(t for t in tasks if t["id"] not in gold_ids and "did not make" in t["data"]["text"])
+    _wait_for_prediction(ls, fraud["id"])
+    open_task(page, label_studio.url, demo.project_id, fraud["id"])
+    view.get_by_text(re.compile(r"Urgent intervention \(\d+%\): rule 'fraud'")).wait_for(state="visible", timeout=15_000)
+    assert view.get_by_text("Not sure? Flag it instead of guessing:").is_visible()
+    view.get_by_text(re.compile("^Routine question")).first.hover()
+    hint = TRIAGE.guide().controls["triage"].label("Routine question").hint
+    page.get_by_text(hint).wait_for(state="visible", timeout=5_000)
+    page.wait_for_timeout(500)
+    screenshot(page, "1-rationale-hint-flag", full_page=False)
+
+    # 2. A gold task answered wrongly in the browser; the feedback appears on it within seconds.
+    gold_task = next(t for t in tasks if t["id"] in gold_ids and answers[data_key(t["data"])] == URGENT)
+    open_task(page, label_studio.url, demo.project_id, gold_task["id"])
+    _choose_only(view, "General feedback")
+    page.get_by_role("button", name="Submit").click()
+    wait_for(lambda: ls.tasks.get(id=gold_task["id"]).data.get("ls_feedback"), 10, "feedback on the gold task")
+    open_task(page, label_studio.url, demo.project_id, gold_task["id"])
+    feedback = view.get_by_text("Gold check FAILED.", exact=False)
+    feedback.wait_for(state="visible", timeout=15_000)
+    explanation = next(g["explanation"] for g in TRIAGE.gold() if data_key(g["data"]) == data_key(gold_task["data"]))
+    assert f"Expected: {URGENT}; you gave: General feedback. This task: {explanation}" in feedback.inner_text()
+    page.wait_for_timeout(300)
+    screenshot(page, "2-gold-feedback", full_page=False)
+
+    # 3. A task flagged with a reason and a note; `ls-context flags` lists it under that reason.
+    unsure = next(t for t in tasks if t["id"] not in gold_ids and t["id"] != fraud["id"])
+    open_task(page, label_studio.url, demo.project_id, unsure["id"])
+    _choose_only(view, FRUSTRATED)
+    view.get_by_text(re.compile("^Guideline unclear")).first.click()
+    note = view.get_by_placeholder("What is unclear? (optional)")
+    note.fill("Complaint and deadline in one message")
+    note.press("Shift+Enter")
+    page.wait_for_timeout(300)
+    screenshot(page, "3-flag-with-reason", full_page=False)
+    page.get_by_role("button", name="Submit").click()
+    store_args = ["--db", demo.backend.backend.settings.store_url()]
+    listed = wait_for(lambda: _flags_output(demo.project_id, store_args, unsure["id"]), 10, "the flag in `ls-context flags`")
+    assert "Guideline unclear" in listed and "Complaint and deadline in one message" in listed
+
+    # 4. The pilot: three simulated labelers; the gate fails on the one who confuses two classes.
+    verdict, report_path = simulate_pilot(demo, tmp_path)
+    assert "gate: FAIL" in verdict
+    gate = CliRunner().invoke(main, ["gate", "--project", str(demo.project_id), "--gold", str(TRIAGE.gold_file),
+                                     "--guidelines", str(TRIAGE.guidelines)])
+    assert gate.exit_code == 1, gate.output
+    accuracy_line = next(line for line in gate.output.splitlines() if "gold accuracy per labeler" in line)
+    assert accuracy_line.startswith("FAIL") and "confuser@example.com" in accuracy_line
+    assert "careful@example.com" not in accuracy_line and "hasty@example.com" not in accuracy_line
+    assert re.search(f"ALERT confuser@example.com: .*confuses ({URGENT} -> {FRUSTRATED}|{FRUSTRATED} -> {URGENT})", gate.output)
+
+    # 5. The report's guideline-gap table puts the confused pair on top.
+    report = browser.new_page(viewport={"width": 1200, "height": 900})
+    report.goto(report_path.as_uri())
+    top = report.locator("table.confused tr").nth(1).inner_text()
+    assert URGENT in top and FRUSTRATED in top
+    report.locator("table.confused").scroll_into_view_if_needed()
+    screenshot(report, "4-report-gaps")
+    report.close()
+
+
+def _choose_only(view, label: str) -> None:
+    """Select `label` in the triage choices, leaving the pre-annotated one behind (single choice)."""
+    view.get_by_text(re.compile(f"^{re.escape(label)}")).first.click()
+
+
+def _wait_for_prediction(ls, task_id: int) -> None:
+    wait_for(lambda: ls.predictions.list(task=task_id), 30, f"a prediction on task {task_id}")
+
+
+def _flags_output(project_id: int, store_args: list[str], task_id: int) -> str | None:
+    result = CliRunner().invoke(main, ["flags", "--project", str(project_id), *store_args])
+    return result.output if result.exit_code == 0 and re.search(rf"tasks: .*\b{task_id}\b", result.output) else None
+

@@ -1,0 +1,86 @@
+"""The example scenarios are complete and consistent: what the demo, the journey and the benchmark rely on."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from label_studio_sdk.label_interface import LabelInterface
+
+from ls_context.guidelines import load
+from ls_context.label_config import FLAG, RATIONALE
+from ls_context.quality.export import data_key
+from ls_context.scenarios import SCENARIOS
+from ls_context.simulate import LABELERS, _answer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenario_has_tasks_gold_with_explanations_and_an_extended_config(name):
+    scenario = SCENARIOS[name]
+    guidelines = load(scenario.guidelines)
+    labels = scenario.labels()
+    interface = LabelInterface(scenario.label_config.read_text())
+    assert {FLAG, RATIONALE} <= {control.name for control in interface.controls}
+    assert interface.get_control(scenario.control).labels == labels
+    assert guidelines.rules and all(label.definition and label.why for label in guidelines.controls[scenario.control].labels)
+
+    tasks, gold, answers = scenario.tasks(), scenario.gold(), scenario.answers()
+    assert 150 <= len(tasks) <= 500 and 20 <= len(gold) <= 50
+    keys = [data_key(data) for data in tasks] + [data_key(item["data"]) for item in gold]
+    assert len(set(keys)) == len(keys), "a task is repeated or is also gold"
+    assert set(answers) == set(keys) and set(answers.values()) == set(labels)
+    for item in gold:
+        [result] = item["annotations"][0]["result"]
+        assert result["from_name"] == scenario.control and result["to_name"] == scenario.object_name
+        assert result["value"]["choices"][0] in labels and len(item["explanation"]) > 20
+    assert scenario.hard_cases(), "no hand-written hard cases"
+
+
+def test_structured_scenarios_use_their_fields_in_rules():
+    for name, fields in (("claim-triage", {"amount", "documents", "carrier"}), ("lead-qualification", {"company_size"})):
+        guidelines = load(SCENARIOS[name].guidelines)
+        used = set()
+
+        def collect(condition):
+            used.add(condition.field)
+            for part in (*condition.any, *condition.all, *([condition.negate] if condition.negate else [])):
+                collect(part)
+
+        for rule in guidelines.rules:
+            collect(rule.when)
+        assert fields <= used, name
+        assert all(fields <= set(data) for data in SCENARIOS[name].tasks())
+
+
+def test_compose_rewrites_the_same_files(tmp_path):
+    """The committed files are what examples/compose.py makes from the fragments (fixed seed)."""
+    for name in SCENARIOS:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "fragments.yaml").write_text((ROOT / "examples" / name / "fragments.yaml").read_text())
+    subprocess.run([sys.executable, str(ROOT / "examples" / "compose.py"), *map(str, tmp_path.iterdir())],
+                   check=True, capture_output=True)
+    for name in SCENARIOS:
+        for file in ("tasks.json", "gold.json", "answers.json"):
+            made = json.loads((tmp_path / name / file).read_text())
+            assert made == json.loads((ROOT / "examples" / name / file).read_text()), f"{name}/{file}"
+
+
+def test_simulated_labelers_differ_as_described():
+    import random
+
+    labels = ["a", "b", "c", "d"]
+    careful, hasty, confuser = LABELERS
+    rng = random.Random(3)
+    truth = ["a", "b", "c", "d"] * 500
+
+    def accuracy(labeler, on):
+        answers = [(t, _answer(labeler, t, labels, ("a", "b"), rng)) for t in truth if t in on]
+        return sum(t == a for t, a in answers) / len(answers)
+
+    assert accuracy(careful, "abcd") > 0.95
+    assert 0.8 < accuracy(hasty, "abcd") < 0.9
+    assert accuracy(confuser, "cd") > 0.95 and accuracy(confuser, "ab") < 0.2
