@@ -5,7 +5,10 @@
 Each server runs under gunicorn (one gthread worker, 4 threads) on loopback. A client sends
 annotation events at a fixed rate, each a new annotation version, from 8 threads, and measures
 the time to the answer. The bare endpoint only answers 200: the difference is the cost of
-checking, deduplicating and committing the event before answering.
+checking, deduplicating and committing the event before answering. Without Redis the server's own
+thread processes the events (gold checks, flags) in the same process; with Redis, the server only
+records and enqueues, and one `ls-context worker` process (RQ) processes: the table then also shows
+how long that worker needed, after the last answer, to finish processing every event.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REDIS = "redis://127.0.0.1:6379/14"
 BARE_APP = '''
 from flask import Flask, jsonify
 app = Flask("bare")
@@ -60,6 +64,28 @@ def start(app: str, env: dict, cwd: Path) -> tuple[subprocess.Popen, str]:
             time.sleep(0.1)
     process.kill()
     raise SystemExit(f"{app} did not start")
+
+
+def start_worker(env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ls_context", "worker"], cwd=ROOT, env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_until_processed(env: dict, timeout_s: float = 300) -> float:
+    """Seconds until no event waits in the store (the worker has caught up)."""
+    from sqlalchemy import func, select
+
+    from ls_context.store import Event, Store
+    from ml_backend.settings import Settings
+
+    store = Store(Settings.from_env({**os.environ, **env}).store_url())
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout_s:
+        with store.session() as session:
+            if not session.scalar(select(func.count()).select_from(Event).where(Event.status.in_(("pending", "processing")))):
+                break
+        time.sleep(0.1)
+    return time.perf_counter() - began
 
 
 def event(number: int) -> dict:
@@ -109,28 +135,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200, help="events per second")
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--only", default="", help="run only the servers whose name contains this")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         (folder / "bare_app.py").write_text(BARE_APP)
+        sqlite = {"MODEL_DIR": str(folder / "models")}
+        postgres = {"MODEL_DIR": str(folder / "models-pg"), "LS_CONTEXT_DB": POSTGRES}
         servers = {
             "bare Flask, answers 200": ("bare_app:app", {}, folder),
-            "ls-context, SQLite (WAL, synchronous=FULL)": ("ml_backend.wsgi:app", {"MODEL_DIR": str(folder / "models")}, ROOT),
-            "ls-context, PostgreSQL": ("ml_backend.wsgi:app", {"MODEL_DIR": str(folder / "models-pg"), "LS_CONTEXT_DB": POSTGRES}, ROOT),
+            "ls-context, SQLite (WAL, synchronous=FULL)": ("ml_backend.wsgi:app", sqlite, ROOT),
+            "ls-context, PostgreSQL": ("ml_backend.wsgi:app", postgres, ROOT),
+            "ls-context + RQ worker, SQLite": ("ml_backend.wsgi:app", {**sqlite, "LS_CONTEXT_REDIS_URL": REDIS}, ROOT),
+            "ls-context + RQ worker, PostgreSQL": ("ml_backend.wsgi:app", {**postgres, "LS_CONTEXT_REDIS_URL": REDIS}, ROOT),
         }
         print(f"{args.rate:.0f} events/s for {args.seconds:.0f} s, 8 client threads, gunicorn 1 worker x 4 threads\n")
-        print(f"{'server':<44} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}")
+        print(f"{'server':<44} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} {'worker done after':>18}")
         for name, (app, env, cwd) in servers.items():
+            if args.only not in name:
+                continue
             process, url = start(app, env, cwd)
+            worker = start_worker(env) if "LS_CONTEXT_REDIS_URL" in env else None
             try:
                 began = time.perf_counter()
                 latencies, errors = load(url, args.rate, args.seconds)
                 elapsed = time.perf_counter() - began
+                drained = f"{wait_until_processed(env):.1f} s" if worker else ""
             finally:
-                process.terminate()
-                process.wait(10)
+                for running in (process, worker):
+                    if running is not None:
+                        running.terminate()
+                        running.wait(10)
             print(f"{name:<44} {len(latencies) / elapsed:>9.0f} {statistics.median(latencies) * 1000:>8.2f} "
-                  f"{percentile(latencies, 99) * 1000:>8.2f} {max(latencies) * 1000:>8.2f} {errors:>7}")
+                  f"{percentile(latencies, 99) * 1000:>8.2f} {max(latencies) * 1000:>8.2f} {errors:>7} {drained:>18}")
 
 
 if __name__ == "__main__":

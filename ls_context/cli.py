@@ -108,6 +108,37 @@ def guidelines_instructions(guidelines_file, output) -> None:
 
 
 @main.command()
+@click.option("--redis-url", envvar="LS_CONTEXT_REDIS_URL", required=True,
+              help="The Redis the web processes enqueue on [env LS_CONTEXT_REDIS_URL].")
+@click.option("--db", help="SQLAlchemy URL of the store; the same as the server's [env LS_CONTEXT_DB].")
+@click.option("--model-dir", type=click.Path(file_okay=False), help="The server's model dir, for each project's guidelines [env MODEL_DIR].")
+@click.option("--guidelines", "guidelines_file", type=click.Path(exists=True, dir_okay=False),
+              help="Guidelines for projects without their own [env LS_CONTEXT_GUIDELINES].")
+@click.option("--sync-every", type=click.FloatRange(0), default=0, help="Recover lost webhooks every N seconds.")
+@click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
+def worker(redis_url, db, model_dir, guidelines_file, sync_every, burst) -> None:
+    """Process recorded events and deliver write-backs: an RQ worker, for servers started with LS_CONTEXT_REDIS_URL."""
+    import logging
+    import os
+
+    from ml_backend.settings import Settings
+
+    from .jobs import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Jobs read their configuration from the environment (as gunicorn's server does): options go there.
+    given = {"LS_CONTEXT_REDIS_URL": redis_url, "LS_CONTEXT_DB": db, "MODEL_DIR": model_dir, "LS_CONTEXT_GUIDELINES": guidelines_file}
+    os.environ.update({name: str(value) for name, value in given.items() if value})
+    settings = Settings.from_env()
+    try:
+        run_worker(settings, burst=burst, sync_every=sync_every)
+    except Exception as error:
+        if type(error).__module__.startswith("redis"):
+            raise LSContextError(f"cannot reach Redis: {type(error).__name__}") from None
+        raise
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=9090, show_default=True, type=int)
 @click.option("--db", help="SQLAlchemy URL of the store (default: a SQLite file).")
@@ -115,11 +146,13 @@ def guidelines_instructions(guidelines_file, output) -> None:
 @click.option("--guidelines", "guidelines_file", type=click.Path(exists=True, dir_okay=False),
               help="Guidelines for projects without their own [env LS_CONTEXT_GUIDELINES].")
 @click.option("--sync-every", type=click.FloatRange(0), help="Recover lost webhooks every N seconds [env LS_CONTEXT_SYNC_EVERY].")
-def serve(host, port, db, model_dir, guidelines_file, sync_every) -> None:
+@click.option("--redis-url", help="Leave processing to `ls-context worker` on this Redis [env LS_CONTEXT_REDIS_URL].")
+def serve(host, port, db, model_dir, guidelines_file, sync_every, redis_url) -> None:
     """Run the ML backend, the webhook intake and the pages (embedded server; use gunicorn in production)."""
     from .server import serve_forever
 
-    serve_forever(host, port, model_dir=model_dir, guidelines=guidelines_file, db_url=db, sync_every=sync_every)
+    serve_forever(host, port, model_dir=model_dir, guidelines=guidelines_file, db_url=db, sync_every=sync_every,
+                  redis_url=redis_url)
 
 
 @main.command()

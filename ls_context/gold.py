@@ -39,7 +39,7 @@ def _expected(item: dict, index: int) -> tuple[dict, list, str]:
 
 def flags_by_reason(store: Store, project_id: int) -> list[tuple[tuple[str, str], list[Flag]]]:
     """Flags grouped by (reason, label), largest group first."""
-    with store.session() as session:
+    with store.reading() as session:
         rows = list(session.scalars(select(Flag).where(Flag.project_id == project_id).order_by(Flag.task_id)))
     groups = defaultdict(list)
     for row in rows:

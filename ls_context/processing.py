@@ -28,13 +28,13 @@ class Processor:
         self.guidelines_for = guidelines_for
         self.learned = learned  # called with a project id when its annotations changed (the model refits)
 
-    def run_pending(self, limit: int = 25) -> int:
-        """Process up to `limit` pending events in one transaction (one commit, not one per event).
+    def run_pending(self, limit: int | None = None) -> int:
+        """Process up to `limit` (default: the store's batch size) pending events in one transaction.
 
         Each event runs in a savepoint: a failing one is marked failed and the others still commit.
         Events another worker claimed first are left to it.
         """
-        events = self.store.pending_events(limit)
+        events = self.store.pending_events(limit or self.store.batch_size)
         if not events:
             return 0
         learned: set[int] = set()

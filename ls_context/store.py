@@ -6,7 +6,9 @@ Creating the schema is automatic and safe to run any number of times.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import logging
+import threading
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 
 from sqlalchemy import (
@@ -16,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from .errors import LSContextError
+
+log = logging.getLogger(__name__)
 
 # Keys of Label Studio's project object that carry secrets; they are never stored or logged.
 SECRET_KEYS = {"token", "task_data_password", "access_token", "password"}
@@ -140,20 +144,39 @@ class Store:
             self.engine = create_engine(url, pool_pre_ping=True)
         except Exception as error:  # a malformed URL or a missing driver
             raise LSContextError(f"cannot use the store at {_safe(url)}: {error}") from None
+        self.writers = nullcontext()
+        self.batch_size = 25  # events processed per transaction
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in steps of
+            # up to 100 ms before it tries again. Threads of this process queue on a lock instead, and
+            # processing holds it for small batches, so a webhook waits milliseconds, not a busy sleep.
+            self.writers = threading.RLock()
+            self.batch_size = 5
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.create()
 
     def create(self) -> None:
-        """Create missing tables; existing ones and their rows are left alone."""
+        """Create missing tables and add columns a newer version brought; existing rows are left alone."""
         try:
             Base.metadata.create_all(self.engine)
+            added = _add_missing_columns(self.engine)
+        except LSContextError:
+            raise
         except Exception as error:
             raise LSContextError(f"cannot open the store at {_safe(str(self.engine.url))}: {error}") from None
+        for name in added:
+            log.info("store upgraded: column %s added", name)
 
     @contextmanager
     def session(self):
+        """A transaction that may write (on SQLite, one at a time in this process)."""
+        with self.writers, self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self):
+        """A read-only transaction: never waits for writers (WAL on SQLite), never holds them up."""
         with self.sessions() as session, session.begin():
             yield session
 
@@ -169,8 +192,36 @@ class Store:
             return None
 
     def pending_events(self, limit: int = 100) -> list[Event]:
-        with self.session() as session:
+        with self.reading() as session:
             return list(session.scalars(select(Event).where(Event.status == "pending").order_by(Event.id).limit(limit)))
+
+
+def _add_missing_columns(engine) -> list[str]:
+    """ALTER TABLE ... ADD COLUMN for every column of the models that an existing table lacks.
+
+    A new column must be nullable or have a constant default, so that existing rows get a value;
+    anything else (a renamed or retyped column) is refused with a clear error, never guessed.
+    """
+    from sqlalchemy import inspect, literal, text
+
+    inspector = inspect(engine)
+    added = []
+    for table in Base.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            default = column.default.arg if column.default is not None and column.default.is_scalar else None
+            if default is None and not column.nullable:
+                raise LSContextError(f"the store's table {table.name} lacks column {column.name}, which has no default: "
+                                     "upgrade it by hand (see the release notes)")
+            clause = f"{column.type.compile(dialect=engine.dialect)}"
+            if default is not None:
+                clause += " DEFAULT " + str(literal(default).compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+            with engine.begin() as connection:
+                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {column.name} {clause}'))
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def without_secrets(value):

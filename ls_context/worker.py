@@ -81,7 +81,7 @@ class Worker:
         client = self.client()
         if client is None:
             return 0
-        with self.store.session() as session:
+        with self.store.reading() as session:
             projects = [p for p in session.scalars(select(Annotation.project_id).distinct()) if p is not None]
         recovered = sum(sync_project(client, self.store, project).recovered for project in projects)
         if recovered:

@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from ls_context.errors import LSContextError
 from ls_context.processing import Processor
 from ls_context.store import Store
 from ls_context.worker import Worker
@@ -35,6 +36,20 @@ class Backend:
     metrics: Metrics
     store: Store
     worker: Worker
+    events: object = None  # ls_context.jobs.EventQueue when RQ workers process the events
+
+    def wake(self) -> None:
+        """An event was recorded: tell whoever processes events."""
+        if self.events is not None:
+            self.events.wake()
+        else:
+            self.worker.start().notify()
+
+    def close(self) -> None:
+        """Stop the background threads (the worker, the Redis listener); for tests and embedded use."""
+        self.worker.stop()
+        if self.events is not None:
+            self.events.close()
 
     def settle(self, timeout: float = 30) -> bool:
         """Wait until every recorded event is processed and no refit is pending (tests, the demo)."""
@@ -46,8 +61,9 @@ class Backend:
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.worker.run_once()
-            with self.store.session() as session:
+            if self.events is None:
+                self.worker.run_once()
+            with self.store.reading() as session:
                 busy = session.scalar(select(func.count()).select_from(Event).where(Event.status.in_(("pending", "processing"))))
             if not busy:
                 return self.trainer.wait_idle(max(0.0, deadline - time.monotonic()))
@@ -72,11 +88,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     processor = Processor(store, lambda project_id: projects.guidelines(str(project_id)),
                           lambda project_id: trainer.schedule(str(project_id)))
     worker = Worker(store, processor, lambda: _label_studio(settings), settings.worker_interval, settings.sync_every)
-    app.extensions["ls_context"] = Backend(settings, projects, trainer, metrics, store, worker)
+    events = None
+    if settings.redis_url:
+        from ls_context.jobs import EventQueue
+
+        events = EventQueue(settings.redis_url)
+        try:
+            events.on_learned(lambda project_id: trainer.schedule(project_id))
+        except Exception as error:  # fail at start, clearly, rather than at the first webhook
+            raise LSContextError(f"cannot reach Redis ({events.where()}): {type(error).__name__}") from None
+    app.extensions["ls_context"] = Backend(settings, projects, trainer, metrics, store, worker, events)
     app.register_blueprint(protocol)
     app.register_blueprint(pages)
-    if settings.sync_every:
-        worker.start()  # the periodic sync runs even before the first webhook
+    if settings.sync_every and events is None:
+        worker.start()  # the periodic sync runs even before the first webhook (with Redis, `ls-context worker --sync-every`)
     if settings.basic_auth_user:
         app.before_request(_basic_auth(settings))
     app.register_error_handler(HTTPException, _http_error)

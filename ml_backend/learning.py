@@ -26,7 +26,7 @@ def examples_from_store(store, project_id: int, field_by_control: dict[str, str]
     from ls_context.store import Annotation, Gold
 
     found: dict[str, list[Example]] = {name: [] for name in field_by_control}
-    with store.session() as session:
+    with store.reading() as session:
         rows = session.execute(
             select(Annotation.result, Annotation.cancelled, Annotation.task_id).where(Annotation.project_id == project_id)
         ).all()

@@ -17,7 +17,7 @@ RECENT = 50
 @blueprint.get("/labelers/<int:labeler_id>")
 def labeler(labeler_id: int):
     store = current_app.extensions["ls_context"].store
-    with store.session() as session:
+    with store.reading() as session:
         person = session.get(Labeler, labeler_id)
         checks = list(session.scalars(
             select(Check).where(Check.labeler_id == labeler_id, Check.passed.is_not(None)).order_by(Check.id.desc())

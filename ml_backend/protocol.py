@@ -116,7 +116,7 @@ def webhook():
     if body["action"] == "START_TRAINING" and project is not None:
         state.trainer.schedule(project_id_of(project))
     if event_id is not None:
-        state.worker.start().notify()
+        state.wake()
     else:
         state.metrics.count(f"webhooks_{status}")
     return jsonify(event=status, action=body["action"]), 201 if event_id is not None else 200

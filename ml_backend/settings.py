@@ -22,6 +22,8 @@ class Settings:
     refit_interval: seconds between two refits of one project (LS_CONTEXT_REFIT_INTERVAL, 5 from the
         environment), so a burst of annotations costs one refit, not one per annotation.
     sync_every: seconds between two recoveries of lost webhooks (LS_CONTEXT_SYNC_EVERY; 0 = never).
+    redis_url: when set, events are processed by `ls-context worker` (RQ on this Redis), not by a
+        thread of the web process (LS_CONTEXT_REDIS_URL).
     label_studio_url / label_studio_api_key: where feedback and flags are written back
         (LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY); without them write-backs wait in the store.
     """
@@ -39,6 +41,7 @@ class Settings:
     worker_interval: float = 1.0
     refit_interval: float = 0.0
     sync_every: float = 0.0
+    redis_url: str | None = None
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "Settings":
@@ -56,6 +59,7 @@ class Settings:
             label_studio_api_key=environ.get("LABEL_STUDIO_API_KEY") or None,
             refit_interval=float(environ.get("LS_CONTEXT_REFIT_INTERVAL", 5)),
             sync_every=float(environ.get("LS_CONTEXT_SYNC_EVERY", 0)),
+            redis_url=environ.get("LS_CONTEXT_REDIS_URL") or None,
         )
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)

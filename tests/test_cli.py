@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from ls_context import __version__
 from ls_context.cli import main
 
-COMMANDS = ["config", "guidelines", "serve", "setup", "gold", "sync", "flags", "pilot", "report", "gate", "demo"]
+COMMANDS = ["config", "guidelines", "serve", "worker", "setup", "gold", "sync", "flags", "pilot", "report", "gate", "demo"]
 
 
 def test_help_lists_every_command():

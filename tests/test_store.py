@@ -7,7 +7,7 @@ import sqlalchemy
 from sqlalchemy import select, text
 
 from ls_context.errors import LSContextError
-from ls_context.store import Annotation, Event, Store
+from ls_context.store import Annotation, Event, Flag, Store
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -41,6 +41,38 @@ def test_creating_the_schema_twice_keeps_the_rows(store_url):
     with second.session() as session:
         assert session.get(Annotation, 7).result == [{"from_name": "c"}]
     second.engine.dispose()
+
+
+def test_opening_an_older_store_adds_the_missing_columns_and_keeps_the_rows(store_url):
+    old = Store(store_url)
+    with old.engine.begin() as connection:  # a store from a version before flags had a note and a label
+        connection.execute(text("DROP TABLE ls_flags"))
+        connection.execute(text("CREATE TABLE ls_flags (annotation_id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, "
+                                "task_id INTEGER NOT NULL, labeler_id INTEGER, reason VARCHAR(200) NOT NULL)"))
+        connection.execute(text("INSERT INTO ls_flags VALUES (5, 1, 3, 2, 'Unsure')"))
+    old.engine.dispose()
+
+    upgraded = Store(store_url)
+    with upgraded.session() as session:
+        kept = session.get(Flag, 5)
+        assert (kept.reason, kept.note, kept.label) == ("Unsure", "", "")
+        session.add(Flag(annotation_id=6, project_id=1, task_id=4, reason="Guideline unclear", note="which rule wins?"))
+    upgraded.engine.dispose()
+    again = Store(store_url)  # a second start changes nothing
+    with again.reading() as session:
+        assert session.get(Flag, 6).note == "which rule wins?"
+    again.engine.dispose()
+
+
+def test_a_column_that_cannot_be_added_safely_is_a_clear_error(store_url):
+    old = Store(store_url)
+    with old.engine.begin() as connection:
+        connection.execute(text("DROP TABLE ls_labelers"))
+        connection.execute(text("CREATE TABLE ls_labelers (email VARCHAR(320))"))
+    old.engine.dispose()
+
+    with pytest.raises(LSContextError, match="ls_labelers lacks column id"):
+        Store(store_url)
 
 
 def test_an_event_is_recorded_once_per_key_and_without_secrets(store_url):
