@@ -1,6 +1,6 @@
 """Webhook acknowledgement: durable intake (SQLite, PostgreSQL) vs. a bare Flask endpoint, side by side.
 
-    python bench/intake.py [--rate 200] [--seconds 10]
+    python bench/intake.py [--rate 200] [--seconds 10] [--end-to-end]
 
 Each server runs under gunicorn (one gthread worker, 4 threads) on loopback. A client sends
 annotation events at a fixed rate, each a new annotation version, from 8 threads, and measures
@@ -9,6 +9,9 @@ checking, deduplicating and committing the event before answering. Without Redis
 thread processes the events (gold checks, flags) in the same process; with Redis, the server only
 records and enqueues, and one `ls-context worker` process (RQ) processes: the table then also shows
 how long that worker needed, after the last answer, to finish processing every event.
+
+With --end-to-end it also starts a real Label Studio (from .ls-venv) and times, for wrong answers
+on gold tasks submitted through the API, how long until the feedback is readable on the task.
 """
 
 from __future__ import annotations
@@ -136,7 +139,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200, help="events per second")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--only", default="", help="run only the servers whose name contains this")
+    parser.add_argument("--end-to-end", action="store_true", help="also time annotation -> feedback in a real Label Studio")
     args = parser.parse_args()
+    if args.end_to_end:
+        end_to_end()
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         (folder / "bare_app.py").write_text(BARE_APP)
@@ -168,6 +174,43 @@ def main() -> None:
                         running.wait(10)
             print(f"{name:<44} {len(latencies) / elapsed:>9.0f} {statistics.median(latencies) * 1000:>8.2f} "
                   f"{percentile(latencies, 99) * 1000:>8.2f} {max(latencies) * 1000:>8.2f} {errors:>7} {drained:>18}")
+
+
+def end_to_end(annotations: int = 10) -> None:
+    """Wrong answers on gold tasks through Label Studio's API; seconds until each task shows its feedback."""
+    sys.path.insert(0, str(ROOT))
+    from ls_context import labelstudio
+    from ls_context.demo import start_backend
+    from ls_context.gold import import_gold
+    from ls_context.local_studio import from_template, free_port
+    from ls_context.scenarios import scenario
+    from ls_context.setup import setup_project
+
+    triage = scenario("support-triage")
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        studio = from_template(ROOT / ".cache" / "ls-template-1.23.2", folder / "label-studio")
+        with studio:
+            backend = start_backend(folder, free_port(), studio, triage)
+            client = labelstudio.connect(studio.url, studio.account.token)
+            project = client.projects.create(title="end to end", label_config=triage.label_config.read_text())
+            setup_project(client, project.id, str(triage.guidelines), backend.url, backend.backend.settings.webhook_secret)
+            gold = triage.gold()[:annotations]
+            import_gold(client, backend.backend.store, project.id, gold)
+            seconds = []
+            for task in labelstudio.project_tasks(client, project.id):
+                expected = next(g for g in gold if g["data"] == task["data"])["annotations"][0]["result"][0]["value"]["choices"][0]
+                wrong = next(label for label in triage.labels() if label != expected)
+                began = time.perf_counter()
+                labelstudio.create_annotation(client, task["id"], [{"from_name": "triage", "to_name": "text", "type": "choices",
+                                                                    "value": {"choices": [wrong]}}], user_id=1)
+                while not client.tasks.get(id=task["id"]).data.get("ls_feedback"):
+                    time.sleep(0.02)
+                seconds.append(time.perf_counter() - began)
+            backend.backend.close()
+            backend.shutdown()
+    print(f"annotation submitted -> feedback readable on the task, {len(seconds)} gold tasks: "
+          f"median {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s\n")
 
 
 if __name__ == "__main__":
