@@ -4,7 +4,8 @@
 
 Prints throughput (tasks/s) and p50/p95 latency for batches of 1, 10 and 100 text tasks, and the
 overhead ratio: what rules, reference examples, rationale, validation, JSON and HTTP add on top of
-the classifier alone. The model is the default one, fitted on the text-classification guidelines
+the classifier alone. A third column serves the same bare classifier behind the same HTTP stack
+(gunicorn, Flask, JSON, one label and score per task): the floor any served model starts from. The model is the default one, fitted on the text-classification guidelines
 plus 600 labeled messages; gunicorn runs one worker with two threads (keep-alive), as a small
 deployment would.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import random
 import socket
 import statistics
@@ -58,13 +60,32 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
-def start_gunicorn(model_dir: Path, port: int) -> subprocess.Popen:
-    env = dict(os.environ, MODEL_DIR=str(model_dir), LS_CONTEXT_GUIDELINES=str(GUIDELINES))
+BARE_APP = """
+import os, pickle
+from flask import Flask, jsonify, request
+with open(os.environ["BARE_MODEL"], "rb") as file:
+    model = pickle.load(file)
+app = Flask("bare")
+@app.get("/health")
+def health():
+    return "ok"
+@app.post("/predict")
+def predict():
+    texts = [task["data"]["text"] for task in request.get_json()["tasks"]]
+    results = []
+    for row in model.predict_proba(texts):
+        best = int(row.argmax())
+        results.append({"result": [{"value": {"choices": [model.classes_[best]]}}], "score": float(row[best])})
+    return jsonify(results=results)
+"""
+
+
+def start_gunicorn(app: str, port: int, env: dict, cwd: Path = ROOT) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **env)
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", "gthread",
-         "--threads", "2", "--log-level", "warning",
-         "ml_backend.wsgi:app"],
-        cwd=ROOT, env=env,
+         "--threads", "2", "--log-level", "warning", app],
+        cwd=cwd, env=env,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -75,6 +96,14 @@ def start_gunicorn(model_dir: Path, port: int) -> subprocess.Popen:
             time.sleep(0.1)
     process.kill()
     raise SystemExit("gunicorn did not start")
+
+
+def timed_post(session, url: str, body: dict) -> float:
+    started = time.perf_counter()
+    answer = session.post(f"{url}/predict", json=body)
+    elapsed = time.perf_counter() - started
+    answer.raise_for_status()
+    return elapsed
 
 
 def train_through_webhook(url: str, labeled: list[tuple[str, str]]) -> None:
@@ -106,37 +135,41 @@ def main() -> None:
     examples = {"triage": [Example(text, (label,), "annotation") for text, label in labeled]}
     bare = ContextModel(CONFIG, load(GUIDELINES)).fit(examples).choices[0].classifier
 
-    with tempfile.TemporaryDirectory() as model_dir:
-        port = free_port()
-        server = start_gunicorn(Path(model_dir), port)
-        url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        with open(folder / "bare.pickle", "wb") as file:
+            pickle.dump(bare, file)
+        (folder / "bare_app.py").write_text(BARE_APP)
+        port, bare_port = free_port(), free_port()
+        server = start_gunicorn("ml_backend.wsgi:app", port, {"MODEL_DIR": str(folder / "models"), "LS_CONTEXT_GUIDELINES": str(GUIDELINES)})
+        bare_server = start_gunicorn("bare_app:app", bare_port, {"BARE_MODEL": str(folder / "bare.pickle")}, cwd=folder)
+        url, bare_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
         try:
             train_through_webhook(url, labeled)
             session = requests.Session()
-            print(f"{'batch':>5} | {'served p50 ms':>13} {'p95 ms':>8} {'tasks/s':>8} | {'bare p50 ms':>11} {'p95 ms':>8} {'tasks/s':>9} | overhead")
+            print(f"{'batch':>5} | {'served p50 ms':>13} {'p95 ms':>7} {'tasks/s':>8} | {'bare over HTTP p50':>18} | "
+                  f"{'bare p50 ms':>11} {'tasks/s':>8} | {'overhead':>8} {'vs bare over HTTP':>17}")
             for size in (1, 10, 100):
                 batch = texts[:size]
                 body = {"tasks": [{"id": i, "data": {"text": t}} for i, t in enumerate(batch)], "project": "1.1", "label_config": CONFIG}
-                served, plain = [], []
+                served, over_http, plain = [], [], []
                 for _ in range(10):  # warm-up
-                    session.post(f"{url}/predict", json=body).raise_for_status()
-                    bare.predict_proba(batch)
+                    timed_post(session, url, body), timed_post(session, bare_url, body), bare.predict_proba(batch)
                 for _ in range(args.rounds):
-                    started = time.perf_counter()
-                    answer = session.post(f"{url}/predict", json=body)
-                    served.append(time.perf_counter() - started)
-                    answer.raise_for_status()
+                    served.append(timed_post(session, url, body))
+                    over_http.append(timed_post(session, bare_url, body))
                     started = time.perf_counter()
                     bare.predict_proba(batch)
                     plain.append(time.perf_counter() - started)
-                s50, p50 = statistics.median(served), statistics.median(plain)
+                s50, h50, p50 = statistics.median(served), statistics.median(over_http), statistics.median(plain)
                 print(
-                    f"{size:>5} | {s50 * 1000:>13.2f} {percentile(served, 95) * 1000:>8.2f} {size / s50:>8.0f} | "
-                    f"{p50 * 1000:>11.2f} {percentile(plain, 95) * 1000:>8.2f} {size / p50:>9.0f} | {s50 / p50:>7.1f}x"
+                    f"{size:>5} | {s50 * 1000:>13.2f} {percentile(served, 95) * 1000:>7.2f} {size / s50:>8.0f} | {h50 * 1000:>18.2f} | "
+                    f"{p50 * 1000:>11.2f} {size / p50:>8.0f} | {s50 / p50:>7.1f}x {s50 / h50:>16.1f}x"
                 )
         finally:
-            server.terminate()
-            server.wait(10)
+            for process in (server, bare_server):
+                process.terminate()
+                process.wait(10)
 
 
 if __name__ == "__main__":

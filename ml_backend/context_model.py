@@ -340,7 +340,7 @@ class ContextModel:
             rationale_target = self.interface.get_control(RATIONALE).to_name[0]
             result.append({"from_name": RATIONALE, "to_name": rationale_target, "type": "textarea",
                            "readonly": True, "value": {"text": ["\n".join(lines[:3])]}})
-        return {"result": result, "score": round(float(np.mean(scores)), 4)}
+        return {"result": result, "score": round(sum(scores) / len(scores), 4)}
 
     def validate(self, prediction: dict) -> list[str]:
         """Label Studio's own check of a prediction against the config; [] when it is valid.
