@@ -7,13 +7,16 @@ Per scenario, accuracy on its gold tasks of:
   model alone     the learned classifier, trained on the guideline examples and the reference answers
                   of --train non-gold tasks (what a pilot batch yields), without rules,
   combined        rules + classifier, as `ls-context serve` predicts;
-and, for the combined model, how often the rationale names the deciding rule or evidence words.
+and, for the combined model, how often the rationale names the deciding rule or evidence words,
+and how often it shows a closest reference example, with how often that example's label is the
+gold answer.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +29,8 @@ from ls_context.guidelines import load  # noqa: E402
 from ls_context.quality.export import data_key  # noqa: E402
 from ls_context.scenarios import SCENARIOS  # noqa: E402
 from ml_backend.context_model import ContextModel, Example  # noqa: E402
+
+CLOSEST = re.compile(r'^Closest \w+ example: ".*" -> ([^(\n]+?)(?: \(|$)', re.MULTILINE)
 
 
 def evaluate(scenario, n_train: int, seed: int = 0) -> dict:
@@ -49,6 +54,7 @@ def evaluate(scenario, n_train: int, seed: int = 0) -> dict:
         "model": _accuracy([_choice(p, scenario.control) for p in alone], truth),
         "combined": _accuracy([_choice(p, scenario.control) for p in combined], truth),
         "explained": sum(_names_its_reason(p) for p in combined) / len(gold),
+        **_closest_examples(combined, truth),
     }
 
 
@@ -66,9 +72,23 @@ def _choice(prediction: dict | None, control: str) -> str | None:
 
 def _names_its_reason(prediction: dict | None) -> bool:
     """The rationale names the rule that fired or the words that pushed the classifier."""
-    rationale = next((item["value"]["text"][0] for item in (prediction or {}).get("result", []) if item["from_name"] == "ls_rationale"), "")
-    first_line = rationale.split("\n")[0]
+    first_line = _rationale(prediction).split("\n")[0]
     return "rule '" in first_line or "Words that point to it:" in first_line
+
+
+def _closest_examples(predictions: list, truth: list) -> dict:
+    """Share of predictions showing a closest example, and share of those whose example has the gold label."""
+    shown = agree = 0
+    for prediction, answer in zip(predictions, truth):
+        match = CLOSEST.search(_rationale(prediction))
+        if match:
+            shown += 1
+            agree += match.group(1).strip() == answer
+    return {"closest_shown": shown / len(truth), "closest_agrees": agree / shown if shown else 0.0}
+
+
+def _rationale(prediction: dict | None) -> str:
+    return next((item["value"]["text"][0] for item in (prediction or {}).get("result", []) if item["from_name"] == "ls_rationale"), "")
 
 
 def _accuracy(answers: list, truth: list) -> float:
@@ -80,11 +100,13 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=100, help="labeled non-gold tasks the classifier learns from")
     args = parser.parse_args()
     print(f"accuracy on gold; classifier trained on guideline examples + {args.train} labeled tasks\n")
-    print(f"{'scenario':<20} {'gold':>4} {'rules alone':>18} {'model alone':>11} {'combined':>9} {'rationale names reason':>23}")
+    print(f"{'scenario':<20} {'gold':>4} {'rules alone':>18} {'model alone':>11} {'combined':>9} {'rationale names reason':>23} "
+          f"{'closest example shown':>22} {'its label is right':>19}")
     for scenario in SCENARIOS.values():
         r = evaluate(scenario, args.train)
         rules = f"{r['rules']:.0%} ({r['rule_coverage']:.0%} fire)"
-        print(f"{scenario.name:<20} {r['gold']:>4} {rules:>18} {r['model']:>11.0%} {r['combined']:>9.0%} {r['explained']:>23.0%}")
+        print(f"{scenario.name:<20} {r['gold']:>4} {rules:>18} {r['model']:>11.0%} {r['combined']:>9.0%} {r['explained']:>23.0%} "
+              f"{r['closest_shown']:>22.0%} {r['closest_agrees']:>19.0%}")
 
 
 if __name__ == "__main__":

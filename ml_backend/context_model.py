@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 TEXT_OBJECTS = {"text", "hypertext"}
 CLOSE_CALL = 0.15  # top-two probability gap under which the labeler is told it is a close call
 MIN_SIMILARITY = 0.1  # below this cosine similarity a "closest example" would mislead more than help
+# An example with another label than the suggestion is shown only when it is this close: on the
+# example scenarios, below it such an example agreed with the right answer less than half the time.
+STRONG_SIMILARITY = 0.5
 TAGS = re.compile(r"<[^>]+>")
 
 
@@ -118,7 +121,7 @@ class ChoiceModel:
                 aligned[:, self.labels.index(label)] = raw[:, column]
         return aligned, features
 
-    def _closest(self, texts: list[str], features) -> list[Example | None]:
+    def _closest(self, texts: list[str], features) -> list[tuple[Example, float] | None]:
         if self.reference_index is None:
             return [None] * len(texts)
         shared = features is not None and self.reference_index is getattr(self.classifier, "vectorizer_", None)
@@ -126,9 +129,10 @@ class ChoiceModel:
         # TF-IDF rows are L2-normalised, so the dot product is the cosine similarity.
         similarity = (vectors @ self.reference_matrix.T).toarray()
         best = similarity.argmax(axis=1)
-        return [self.references[i] if similarity[row, i] >= MIN_SIMILARITY else None for row, i in enumerate(best)]
+        return [(self.references[i], similarity[row, i]) if similarity[row, i] >= MIN_SIMILARITY else None
+                for row, i in enumerate(best)]
 
-    def _suggest_one(self, probs, features, row, hits, closest: Example | None) -> Suggestion:
+    def _suggest_one(self, probs, features, row, hits, closest: tuple[Example, float] | None) -> Suggestion:
         knows_nothing = probs is None or (features is not None and features.indptr[row] == features.indptr[row + 1])
         if knows_nothing and not hits:
             return Suggestion([], 0.0, [])  # no rule and no known word: a guess would only echo label frequencies
@@ -140,8 +144,8 @@ class ChoiceModel:
             chosen = [self.labels[int(combined.argmax())]]
             score = float(combined.max())
         lines = [self._why_line(chosen, score, hits, features, row)]
-        if closest is not None:
-            lines.append(self._reference_line(closest))
+        if closest is not None and (closest[1] >= STRONG_SIMILARITY or set(closest[0].labels) & set(chosen)):
+            lines.append(self._reference_line(closest[0]))
         close = self._close_call(combined) if not self.multilabel else None
         if close:
             lines.append(close)

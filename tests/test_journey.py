@@ -77,19 +77,20 @@ def test_labeler_and_lead_journey(demo, ls, page, label_studio, browser, tmp_pat
     screenshot(page, "2-gold-feedback", full_page=False)
 
     # 3. A task flagged with a reason and a note; `ls-context flags` lists it under that reason.
-    unsure = next(t for t in tasks if t["id"] not in gold_ids and t["id"] != fraud["id"])
+    hard = [t for t in tasks if t["id"] not in gold_ids and data_key(t["data"]) in TRIAGE.hard_cases()]
+    unsure = next(t for t in hard if "birthday" in t["data"]["text"])
     open_task(page, label_studio.url, demo.project_id, unsure["id"])
-    _choose_only(view, FRUSTRATED)
+    _choose_only(view, URGENT)  # not the pre-annotated label: clicking that one would clear it
     view.get_by_text(re.compile("^Guideline unclear")).first.click()
     note = view.get_by_placeholder("What is unclear? (optional)")
-    note.fill("Complaint and deadline in one message")
+    note.fill("A question, but with a deadline tomorrow: routine or urgent?")
     note.press("Shift+Enter")
     page.wait_for_timeout(300)
     screenshot(page, "3-flag-with-reason", full_page=False)
     page.get_by_role("button", name="Submit").click()
     store_args = ["--db", demo.backend.backend.settings.store_url()]
     listed = wait_for(lambda: _flags_output(demo.project_id, store_args, unsure["id"]), 10, "the flag in `ls-context flags`")
-    assert "Guideline unclear" in listed and "Complaint and deadline in one message" in listed
+    assert "Guideline unclear" in listed and "A question, but with a deadline tomorrow: routine or urgent?" in listed
 
     # 4. The pilot: three simulated labelers; the gate fails on the one who confuses two classes.
     verdict, report_path = simulate_pilot(demo, tmp_path)
@@ -125,3 +126,30 @@ def _flags_output(project_id: int, store_args: list[str], task_id: int) -> str |
     result = CliRunner().invoke(main, ["flags", "--project", str(project_id), *store_args])
     return result.output if result.exit_code == 0 and re.search(rf"tasks: .*\b{task_id}\b", result.output) else None
 
+
+
+@pytest.mark.parametrize("name", ["lead-qualification", "claim-triage"])
+def test_the_other_scenarios_come_up_and_their_pilot_gate_names_the_confused_pair(name, ls, label_studio, tmp_path):
+    """The demo's path for the two other examples, without the browser: set up, simulate, gate, report."""
+    from ls_context.local_studio import free_port
+    from ls_context.quality.export import build
+    from ls_context.quality.metrics import compute
+
+    chosen = scenario(name)
+    backend = start_backend(tmp_path, free_port(), label_studio, chosen)
+    client = labelstudio.connect(label_studio.url, label_studio.account.token)
+    try:
+        prepared = prepare(client, chosen, backend, tmp_path / "models")
+        verdict, report_path = simulate_pilot(prepared, tmp_path)
+
+        assert "gate: FAIL" in verdict and "below the bar: confuser@example.com" in verdict
+        metrics = compute(build(labelstudio.export_tasks(client, prepared.project_id), chosen.gold()))
+        top = next(gap for gap in metrics["guideline_gaps"] if gap["kind"] == "confused_pair")
+        assert {top["expected"], top["given"]} == set(chosen.confusable)
+        assert report_path.exists()
+    finally:
+        backend.backend.close()
+        backend.shutdown()
+        project = labelstudio.find_project(client, chosen.title)
+        if project is not None:
+            ls.projects.delete(id=project.id)

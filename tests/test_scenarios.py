@@ -84,3 +84,10 @@ def test_simulated_labelers_differ_as_described():
     assert accuracy(careful, "abcd") > 0.95
     assert 0.8 < accuracy(hasty, "abcd") < 0.9
     assert accuracy(confuser, "cd") > 0.95 and accuracy(confuser, "ab") < 0.2
+
+
+def test_the_demo_offers_every_scenario():
+    from ls_context.cli import demo
+
+    option = next(param for param in demo.params if param.name == "scenario")
+    assert set(option.type.choices) == set(SCENARIOS) and option.default == "support-triage"
