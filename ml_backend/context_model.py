@@ -8,7 +8,6 @@ separates them. For span controls on text it marks what the rules' keywords and 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -66,6 +65,7 @@ class ChoiceModel:
         self.classifier = None
         self.references: list[Example] = []
         self.reference_index = None
+        self._texts: dict = {}  # rationale lines that depend only on the guidelines and references, made once
 
     def fit(self, examples: list[Example]) -> "ChoiceModel":
         known = [e for e in examples if e.labels and set(e.labels) <= set(self.labels)]
@@ -97,13 +97,23 @@ class ChoiceModel:
             setattr(self, key, value)
 
     def suggest(self, texts: list[str], datas: list[dict]) -> list[Suggestion]:
+        """One suggestion per text: the numbers for the whole batch at once, then a few lines of text each."""
         probabilities, features = self._probabilities(texts)
         closest = self._closest(texts, features)
+        hits = [rule_engine.fire(self.rules, data, self.field) for data in datas]
+        combined = self._combine(probabilities, hits, len(texts))
+        if features is not None:
+            knows_words = np.diff(features.indptr) > 0
+        else:
+            knows_words = np.full(len(texts), probabilities is not None)
+        ranked = np.argsort(-combined, axis=1)[:, :2]  # the top two labels of every row, for the close-call check
+        terms = self._evidence(features, ranked[:, 0], hits)
         suggestions = []
-        for row, (text, data) in enumerate(zip(texts, datas)):
-            hits = rule_engine.fire(self.rules, data, self.field)
-            probs = probabilities[row] if probabilities is not None else None
-            suggestions.append(self._suggest_one(probs, features, row, hits, closest[row]))
+        for row in range(len(texts)):
+            if not (knows_words[row] or hits[row]):
+                suggestions.append(Suggestion([], 0.0, []))  # no rule and no known word: a guess would only echo label frequencies
+            else:
+                suggestions.append(self._suggest_one(combined[row], ranked[row], hits[row], terms[row], closest[row]))
         return suggestions
 
     def _probabilities(self, texts: list[str]):
@@ -132,48 +142,54 @@ class ChoiceModel:
         return [(self.references[i], similarity[row, i]) if similarity[row, i] >= MIN_SIMILARITY else None
                 for row, i in enumerate(best)]
 
-    def _suggest_one(self, probs, features, row, hits, closest: tuple[Example, float] | None) -> Suggestion:
-        knows_nothing = probs is None or (features is not None and features.indptr[row] == features.indptr[row + 1])
-        if knows_nothing and not hits:
-            return Suggestion([], 0.0, [])  # no rule and no known word: a guess would only echo label frequencies
-        combined = self._combine(probs, hits)
+    def _suggest_one(self, combined: np.ndarray, ranked: np.ndarray, hits, terms: list[str],
+                     closest: tuple[Example, float] | None) -> Suggestion:
         if self.multilabel:
             chosen = [self.labels[i] for i in np.flatnonzero(combined >= 0.5)] or [self.labels[int(combined.argmax())]]
             score = float(np.mean([combined[self.labels.index(label)] for label in chosen]))
         else:
-            chosen = [self.labels[int(combined.argmax())]]
-            score = float(combined.max())
-        lines = [self._why_line(chosen, score, hits, features, row)]
+            chosen = [self.labels[ranked[0]]]
+            score = float(combined[ranked[0]])
+        lines = [self._why_line(chosen, score, hits, terms)]
         if closest is not None and (closest[1] >= STRONG_SIMILARITY or set(closest[0].labels) & set(chosen)):
             lines.append(self._reference_line(closest[0]))
-        close = self._close_call(combined) if not self.multilabel else None
+        close = self._close_call(combined, ranked) if not self.multilabel else None
         if close:
             lines.append(close)
         return Suggestion(chosen, round(score, 4), lines)
 
-    def _combine(self, probs, hits) -> np.ndarray:
-        """Label probabilities after the rules: a rule that fires is a strong prior on its label."""
+    def _combine(self, probabilities, hits: list, n: int) -> np.ndarray:
+        """Label probabilities after the rules, one row per text: a rule that fires is a strong prior on its label."""
         k = len(self.labels)
-        base = probs if probs is not None else np.full(k, 1.0 / k)
-        if not hits:
+        base = probabilities if probabilities is not None else np.full((n, k), 1.0 / k)
+        fired = [row for row in range(n) if hits[row]]
+        if not fired:
             return base
-        prior = np.zeros(k)
-        for hit in hits:
-            prior[self.labels.index(hit.rule.label)] = 1.0
+        prior = np.zeros((len(fired), k))
+        for position, row in enumerate(fired):
+            for hit in hits[row]:
+                prior[position, self.labels.index(hit.rule.label)] = 1.0
+        combined = base.copy()
         if self.multilabel:
-            return np.maximum(base, prior)  # a rule switches its label on, whatever the classifier says
-        return (base + prior / prior.sum()) / 2
+            combined[fired] = np.maximum(base[fired], prior)  # a rule switches its label on, whatever the classifier says
+        else:
+            combined[fired] = (base[fired] + prior / prior.sum(axis=1, keepdims=True)) / 2
+        return combined
 
-    def _why_line(self, chosen, score, hits, features, row) -> str:
+    def _evidence(self, features, top: np.ndarray, hits: list) -> list[list[str]]:
+        """The words that pushed the classifier towards each text's top label (only where no rule explains it)."""
+        if features is None or not hasattr(self.classifier, "evidence_batch"):
+            return [[] for _ in range(len(top))]
+        wanted = [self.labels[i] if not hits[row] else None for row, i in enumerate(top)]
+        return self.classifier.evidence_batch(features, wanted)
+
+    def _why_line(self, chosen, score, hits, terms: list[str]) -> str:
         head = f"{', '.join(chosen)} ({score:.0%})"
         if hits:
             hit = hits[0]
             reference = f" [{hit.rule.reference}]" if hit.rule.reference else ""
             evidence = f" Evidence: {', '.join(hit.evidence)}." if hit.evidence else ""
             return f"{head}: rule '{hit.rule.id}': {hit.rule.rationale}{reference}{evidence}"
-        terms = []
-        if features is not None and hasattr(self.classifier, "evidence"):
-            terms = self.classifier.evidence(features, row, chosen[0])
         said = f" Words that point to it: {', '.join(repr(t) for t in terms)}." if terms else ""
         return f"{head}: learned from {self.classifier_source()}.{said}"
 
@@ -181,6 +197,12 @@ class ChoiceModel:
         return "labeled examples" if isinstance(self.classifier, TextClassifier) else "the project's model"
 
     def _reference_line(self, example: Example) -> str:
+        key = ("reference", example)
+        if key not in self._texts:
+            self._texts[key] = self._describe_reference(example)
+        return self._texts[key]
+
+    def _describe_reference(self, example: Example) -> str:
         text = example.text if len(example.text) <= 90 else example.text[:87] + "..."
         why = ""
         label = self.guide.label(example.labels[0]) if self.guide else None
@@ -190,13 +212,15 @@ class ChoiceModel:
             why = f" ({label.why})"
         return f'Closest {example.source} example: "{text}" -> {", ".join(example.labels)}{why}'
 
-    def _close_call(self, combined: np.ndarray) -> str | None:
-        order = np.argsort(-combined)
+    def _close_call(self, combined: np.ndarray, order: np.ndarray) -> str | None:
         if len(order) < 2 or combined[order[0]] - combined[order[1]] >= CLOSE_CALL:
             return None
         first, second = self.labels[order[0]], self.labels[order[1]]
         line = f"Close call between {first} ({combined[order[0]]:.0%}) and {second} ({combined[order[1]]:.0%})."
-        case = self._edge_case(first, second)
+        key = ("edge case", first, second)
+        if key not in self._texts:
+            self._texts[key] = self._edge_case(first, second)
+        case = self._texts[key]
         return f"{line} Edge case: {case}" if case else line + " Flag it if the guidelines do not settle it."
 
     def _edge_case(self, first: str, second: str) -> str | None:
@@ -352,7 +376,7 @@ class ContextModel:
         Validity depends on controls, types and label values, not on the rationale's wording, so the
         verdict is kept per shape: most predictions of a project share a handful of shapes.
         """
-        shape = json.dumps([_shape(item) for item in prediction["result"]], sort_keys=True)
+        shape = tuple(_shape(item) for item in prediction["result"])
         if shape not in self._verdicts:
             if len(self._verdicts) > 4096:
                 self._verdicts.clear()
@@ -360,11 +384,12 @@ class ContextModel:
         return self._verdicts[shape]
 
 
-def _shape(item: dict) -> list:
+def _shape(item: dict) -> tuple:
     value = item.get("value")
     if item.get("type") == "textarea" and isinstance(value, dict) and isinstance(value.get("text"), list):
         value = {"text": [type(text).__name__ for text in value["text"]]}
-    return [item.get("from_name"), item.get("to_name"), item.get("type"), value, item.get("id")]
+    # repr tells any two different values apart; a key order it does not normalise only costs a cache miss.
+    return item.get("from_name"), item.get("to_name"), item.get("type"), repr(value), item.get("id")
 
 
 def guideline_references(guidelines: Guidelines | None) -> dict[str, list[Example]]:
