@@ -62,7 +62,7 @@ def run_demo(port: int, data_dir: str, backend_port: int = 9090, scenario_name: 
                 click.echo("Ctrl-C stops everything.")
                 wait_for_interrupt(server)
     finally:
-        backend.backend.worker.stop()
+        backend.backend.close()
         backend.shutdown()
 
 
@@ -115,13 +115,14 @@ def prepare(client, scenario: Scenario, backend, model_dir: Path, echo=lambda li
 def simulate_pilot(demo: Demo, out_dir: Path, echo=lambda line: None) -> tuple[str, Path]:
     """Three simulated labelers annotate a pilot batch; returns the gate's verdict and the report's path."""
     from .quality.export import build
+    from .processing import labeler_of
     from .quality.gate import evaluate
     from .quality.metrics import compute
     from .report import render
     from .simulate import LABELERS, annotate, pilot_batch
 
     batch = pilot_batch(demo.client, demo.project_id, demo.scenario)
-    done = {(task["id"], _user_id(annotation)) for task in labelstudio.export_tasks(demo.client, demo.project_id)
+    done = {(task["id"], labeler_of(annotation)) for task in labelstudio.export_tasks(demo.client, demo.project_id)
             for annotation in task.get("annotations") or []}
     with click.progressbar(length=len(batch) * len(LABELERS), label=f"simulated labelers on {len(batch)} pilot tasks") as bar:
         annotate(demo.client, batch, demo.scenario, done=done, progress=bar.update)
@@ -133,11 +134,6 @@ def simulate_pilot(demo: Demo, out_dir: Path, echo=lambda line: None) -> tuple[s
     report_path = out_dir / "report.html"
     report_path.write_text(render(metrics, title=f"{demo.scenario.title}: pilot-1"))
     return "\n".join(lines + ["gate: PASS" if passed else "gate: FAIL"]), report_path
-
-
-def _user_id(annotation: dict):
-    user = annotation.get("completed_by")
-    return user.get("id") if isinstance(user, dict) else user
 
 
 def wait_for_interrupt(server: LocalLabelStudio) -> None:

@@ -79,7 +79,7 @@ class Processor:
         known = session.get(Annotation, annotation["id"])
         if known is not None and (known.updated_at or "") > (annotation.get("updated_at") or ""):
             return set()  # an older version arriving late
-        labeler_id = _labeler_id(annotation.get("completed_by"))
+        labeler_id = labeler_of(annotation)
         if labeler_id is not None and session.get(Labeler, labeler_id) is None:
             session.add(Labeler(id=labeler_id, email=_email(annotation)))
         session.merge(TaskData(task_id=task["id"], project_id=project_id, data=task.get("data") or {}))
@@ -161,7 +161,9 @@ def first_label(result: list[dict]) -> str:
     return ""
 
 
-def _labeler_id(completed_by) -> int | None:
+def labeler_of(annotation: dict) -> int | None:
+    """The Label Studio user id of an annotation's author (a bare id, or an object with an id)."""
+    completed_by = annotation.get("completed_by")
     if isinstance(completed_by, dict):
         completed_by = completed_by.get("id")
     return completed_by if isinstance(completed_by, int) else None

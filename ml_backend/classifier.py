@@ -95,8 +95,6 @@ class TextClassifier:
         np.exp(scores, out=scores)
         return scores / scores.sum(axis=1, keepdims=True)
 
-
-
     def evidence_batch(self, features, labels: list[str | None], top: int = 3) -> list[list[str]]:
         """Per row of a CSR feature matrix, the terms that pushed the model most towards that row's label.
 
@@ -123,6 +121,7 @@ class TextClassifier:
         """A classifier needs two distinct labels to learn anything."""
         distinct = {label for item in labels for label in item} if multilabel else set(labels)
         return len(distinct) >= 2
+
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * values))  # the logistic function, without overflow warnings

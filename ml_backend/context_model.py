@@ -65,7 +65,7 @@ class ChoiceModel:
         self.classifier = None
         self.references: list[Example] = []
         self.reference_index = None
-        self._texts: dict = {}  # rationale lines that depend only on the guidelines and references, made once
+        self._lines: dict = {}  # rationale lines that depend only on the guidelines and references, made once
 
     def fit(self, examples: list[Example]) -> "ChoiceModel":
         known = [e for e in examples if e.labels and set(e.labels) <= set(self.labels)]
@@ -198,9 +198,9 @@ class ChoiceModel:
 
     def _reference_line(self, example: Example) -> str:
         key = ("reference", example)
-        if key not in self._texts:
-            self._texts[key] = self._describe_reference(example)
-        return self._texts[key]
+        if key not in self._lines:
+            self._lines[key] = self._describe_reference(example)
+        return self._lines[key]
 
     def _describe_reference(self, example: Example) -> str:
         text = example.text if len(example.text) <= 90 else example.text[:87] + "..."
@@ -218,9 +218,9 @@ class ChoiceModel:
         first, second = self.labels[order[0]], self.labels[order[1]]
         line = f"Close call between {first} ({combined[order[0]]:.0%}) and {second} ({combined[order[1]]:.0%})."
         key = ("edge case", first, second)
-        if key not in self._texts:
-            self._texts[key] = self._edge_case(first, second)
-        case = self._texts[key]
+        if key not in self._lines:
+            self._lines[key] = self._edge_case(first, second)
+        case = self._lines[key]
         return f"{line} Edge case: {case}" if case else line + " Flag it if the guidelines do not settle it."
 
     def _edge_case(self, first: str, second: str) -> str | None:

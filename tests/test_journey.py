@@ -37,7 +37,7 @@ def demo(ls, label_studio, tmp_path, monkeypatch):
     monkeypatch.setenv("LABEL_STUDIO_URL", label_studio.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.account.token)
     yield prepared
-    backend.backend.worker.stop()
+    backend.backend.close()
     backend.shutdown()
     ls.projects.delete(id=prepared.project_id)
 
