@@ -182,14 +182,14 @@ def end_to_end(annotations: int = 10) -> None:
     from ls_context import labelstudio
     from ls_context.demo import start_backend
     from ls_context.gold import import_gold
-    from ls_context.local_studio import from_template, free_port
+    from ls_context.local_studio import free_port, from_template, template_cache
     from ls_context.scenarios import scenario
     from ls_context.setup import setup_project
 
     triage = scenario("support-triage")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        studio = from_template(ROOT / ".cache" / "ls-template-1.23.2", folder / "label-studio")
+        studio = from_template(template_cache(), folder / "label-studio")
         with studio:
             backend = start_backend(folder, free_port(), studio, triage)
             client = labelstudio.connect(studio.url, studio.account.token)

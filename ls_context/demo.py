@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import click
 
 from . import labelstudio
 from .gold import import_gold
-from .local_studio import LABEL_STUDIO_VERSION, LocalLabelStudio, from_template
+from .local_studio import LABEL_STUDIO_VERSION, LocalLabelStudio, from_template, template_cache
 from .scenarios import Scenario, scenario as find_scenario
 from .server import start_in_thread
 from .setup import setup_project
@@ -72,7 +73,7 @@ def studio_for(data: Path, port: int) -> LocalLabelStudio:
     if (studio_dir / "label_studio.sqlite3").exists():
         server = LocalLabelStudio(data_dir=studio_dir)
     else:
-        server = from_template(data / "template", studio_dir)
+        server = from_template(template_cache(), studio_dir)
     server.port = port
     return server
 
@@ -136,7 +137,14 @@ def simulate_pilot(demo: Demo, out_dir: Path, echo=lambda line: None) -> tuple[s
     return "\n".join(lines + ["gate: PASS" if passed else "gate: FAIL"]), report_path
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def wait_for_interrupt(server: LocalLabelStudio) -> None:
+    """Until Ctrl-C or a termination signal (a service manager's stop): both stop everything cleanly."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a shell may have started us with Ctrl-C ignored
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while server.process is not None and server.process.poll() is None:
             time.sleep(1)

@@ -181,6 +181,12 @@ class LocalLabelStudio:
         self.stop()
 
 
+def template_cache() -> Path:
+    """Where the migrated template data dir is kept, shared by the demo and the tests (LS_CONTEXT_CACHE, default .cache)."""
+    root = Path(os.environ.get("LS_CONTEXT_CACHE", Path(__file__).resolve().parent.parent / ".cache"))
+    return root / f"ls-template-{LABEL_STUDIO_VERSION}"
+
+
 def from_template(template_dir: Path, data_dir: Path, venv: Path | None = None, account: Account | None = None) -> LocalLabelStudio:
     """A server whose data dir is a copy of a migrated template, created first if missing.
 

@@ -10,10 +10,9 @@ import pytest
 
 from harness import browser as chromium
 from ls_context.errors import NotReady
-from ls_context.local_studio import LABEL_STUDIO_VERSION, LocalLabelStudio, from_template
+from ls_context.local_studio import LocalLabelStudio, from_template, template_cache
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("LS_CONTEXT_CACHE", ROOT / ".cache"))
 ARTIFACTS = Path(os.environ.get("LS_CONTEXT_ARTIFACTS", ROOT / "test-artifacts"))
 
 
@@ -26,9 +25,7 @@ def label_studio(tmp_path_factory) -> LocalLabelStudio:
     """A running Label Studio on loopback, from a migrated template data dir."""
     venv = Path(os.environ.get("LS_CONTEXT_LS_VENV", ROOT / ".ls-venv"))
     try:
-        server = from_template(
-            CACHE / f"ls-template-{LABEL_STUDIO_VERSION}", tmp_path_factory.mktemp("label-studio"), venv=venv
-        )
+        server = from_template(template_cache(), tmp_path_factory.mktemp("label-studio"), venv=venv)
         server.start()
     except NotReady as error:
         _not_ready(error)
