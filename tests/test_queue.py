@@ -157,3 +157,44 @@ def _next_message(pubsub, timeout_s=5.0):
         if message:
             return message["data"]
     return None
+
+
+@pytest.mark.labelstudio
+def test_with_a_worker_process_feedback_reaches_the_real_label_studio(redis, tmp_path, monkeypatch, ls, make_project, label_studio):
+    """The production shape: the server records and enqueues, `ls-context worker` checks gold and writes back."""
+    from ls_context import labelstudio
+    from ls_context.gold import import_gold
+    from ls_context.local_studio import free_port
+    from ls_context.server import start_in_thread
+    from ls_context.setup import setup_project
+    from test_feedback_label_studio import CONFIG, GOLD, choice, task_by_text, wait_for
+
+    environment = {
+        "MODEL_DIR": str(tmp_path / "models"), "LS_CONTEXT_REDIS_URL": REDIS_URL, "LS_CONTEXT_WEBHOOK_SECRET": SECRET,
+        "LS_CONTEXT_GUIDELINES": str(ROOT / "label_configs" / "text-classification.yaml"),
+        "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.account.token,
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    server = start_in_thread("127.0.0.1", free_port())
+    backend = server.app.extensions["ls_context"]
+    worker = subprocess.Popen([sys.executable, "-m", "ls_context", "worker"], env=os.environ.copy(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        project = make_project(CONFIG)
+        client = labelstudio.connect(label_studio.url, label_studio.account.token)
+        setup_project(client, project.id, environment["LS_CONTEXT_GUIDELINES"], f"http://127.0.0.1:{server.server_port}", SECRET)
+        import_gold(client, backend.store, project.id, GOLD)
+        task = task_by_text(ls, project.id, GOLD[0]["data"]["text"])
+
+        ls.annotations.create(id=task.id, result=[choice("Routine question")])
+        feedback, seconds = wait_for(lambda: ls.tasks.get(id=task.id).data.get("ls_feedback"), 10, "feedback written by the worker")
+
+        assert feedback.startswith("Gold check FAILED.") and seconds < 10
+        assert backend.worker._thread is None  # the server itself processed nothing
+    finally:
+        worker.terminate()
+        output, _ = worker.communicate(timeout=30)
+        backend.close()
+        server.shutdown()
+    assert label_studio.account.token not in output
