@@ -120,7 +120,7 @@ def simulate_pilot(demo: Demo, out_dir: Path, echo=lambda line: None) -> tuple[s
     from .quality.gate import evaluate
     from .quality.metrics import compute
     from .report import render
-    from .simulate import LABELERS, annotate, pilot_batch
+    from .simulate import LABELERS, PILOT_NAME, annotate, pilot_batch
 
     batch = pilot_batch(demo.client, demo.project_id, demo.scenario)
     done = {(task["id"], labeler_of(annotation)) for task in labelstudio.export_tasks(demo.client, demo.project_id)
@@ -133,7 +133,7 @@ def simulate_pilot(demo: Demo, out_dir: Path, echo=lambda line: None) -> tuple[s
     lines = [criterion.line() for criterion in criteria] + [f"ALERT {alert}" for alert in alerts]
     passed = all(criterion.passed for criterion in criteria)
     report_path = out_dir / "report.html"
-    report_path.write_text(render(metrics, title=f"{demo.scenario.title}: pilot-1"))
+    report_path.write_text(render(metrics, title=f"{demo.scenario.title}: {PILOT_NAME}"))
     return "\n".join(lines + ["gate: PASS" if passed else "gate: FAIL"]), report_path
 
 

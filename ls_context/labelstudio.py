@@ -40,7 +40,7 @@ def find_project(client, title: str):
 def export_tasks(client, project_id: int) -> list[dict]:
     """Every task of a project with its annotations and predictions, as Label Studio's JSON export."""
     tasks = _call(f"export project {project_id}", lambda: list(client.projects.exports.as_json(project_id)))
-    emails = {user.id: user.email for user in _call("list users", lambda: list(client.users.list()))}
+    emails = {user.id: user.email for user in list_users(client)}
     # The export names labelers by user id only; a lead reads emails.
     for task in tasks:
         for annotation in task.get("annotations") or []:

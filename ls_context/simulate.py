@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import labelstudio
 from .label_config import FLAG, FLAG_NOTE
-from .pilot import choose, gold_task_ids
+from .pilot import PILOT_KEY, choose, gold_task_ids
 from .quality.export import data_key
 from .scenarios import Scenario
 
@@ -32,19 +32,18 @@ LABELERS = (
     Labeler("confuser@example.com", accuracy=0.97, swap_rate=0.85, seconds=18),
 )
 PASSWORD = "labeler-demo-pass"
+PILOT_NAME = "pilot-1"
 
 
 def pilot_batch(client, project_id: int, scenario: Scenario, size: int = 60, seed: int = 0) -> list[dict]:
     """All gold tasks plus non-gold tasks up to `size`, marked as a pilot in Label Studio."""
-    from .pilot import PILOT_KEY
-
     tasks = labelstudio.project_tasks(client, project_id)
-    already = [task for task in tasks if task["meta"].get(PILOT_KEY) == "pilot-1"]
+    already = [task for task in tasks if task["meta"].get(PILOT_KEY) == PILOT_NAME]
     if already:
         return already
     gold_ids = gold_task_ids(tasks, scenario.gold())
     chosen = choose(tasks, size, gold_ids, gold_ratio=min(1.0, len(gold_ids) / size), strata={}, seed=seed)
-    labelstudio.mark_tasks(client, chosen, **{PILOT_KEY: "pilot-1"})
+    labelstudio.mark_tasks(client, chosen, **{PILOT_KEY: PILOT_NAME})
     return chosen
 
 
