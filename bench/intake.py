@@ -179,12 +179,12 @@ def main() -> None:
 def end_to_end(annotations: int = 10) -> None:
     """Wrong answers on gold tasks through Label Studio's API; seconds until each task shows its feedback."""
     sys.path.insert(0, str(ROOT))
-    from ls_context import labelstudio
-    from ls_context.demo import start_backend
-    from ls_context.gold import import_gold
-    from ls_context.local_studio import free_port, from_template, template_cache
-    from ls_context.scenarios import scenario
-    from ls_context.setup import setup_project
+    import ls_context.labelstudio.gateway as labelstudio
+    from ls_context.demo.run import start_backend
+    from ls_context.checks.gold import import_gold
+    from ls_context.demo.local_studio import free_port, from_template, template_cache
+    from ls_context.demo.scenarios import scenario
+    from ls_context.labelstudio.setup import setup_project
 
     triage = scenario("support-triage")
     with tempfile.TemporaryDirectory() as folder:

@@ -1,6 +1,5 @@
-"""The model server that speaks Label Studio's ML-backend protocol."""
+"""The model server that speaks Label Studio's ML-backend protocol; it builds on `ls_context`."""
 
 from .app import create_app
-from .settings import Settings
 
-__all__ = ["create_app", "Settings"]
+__all__ = ["create_app"]

@@ -6,50 +6,55 @@ import hmac
 import logging
 from dataclasses import dataclass
 
-from pathlib import Path
-
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from ls_context.config import Config, ConfigError
 from ls_context.errors import LSContextError
-from ls_context.processing import Processor
-from ls_context.store import Store
-from ls_context.worker import Worker
+from ls_context.services import Services, build
 
 from .learning import Trainer
 from .metrics import Metrics
-from .projects import Projects
 from .pages import blueprint as pages
 from .protocol import blueprint as protocol
-from .settings import Settings
+from .registry import ModelRegistry
 
 log = logging.getLogger(__name__)
+# Routes that authenticate by themselves (a signed personal link), so labelers never need basic auth.
+OWN_AUTH_ENDPOINTS = {"pages.personal_feedback"}
 
 
 @dataclass
 class Backend:
-    """What the routes share: settings, project models, trainer, counters, the store and its worker."""
+    """What the routes share: the services, the model registry, the trainer and the counters."""
 
-    settings: Settings
-    projects: Projects
+    services: Services
+    models: ModelRegistry
     trainer: Trainer
     metrics: Metrics
-    store: Store
-    worker: Worker
-    events: object = None  # ls_context.jobs.EventQueue when RQ workers process the events
+
+    @property
+    def config(self) -> Config:
+        return self.services.config
+
+    @property
+    def store(self):
+        return self.services.store
+
+    @property
+    def worker(self):
+        return self.services.worker
 
     def wake(self) -> None:
         """An event was recorded: tell whoever processes events."""
-        if self.events is not None:
-            self.events.wake()
+        if self.services.queue is not None:
+            self.services.queue.wake()
         else:
-            self.worker.start().notify()
+            self.services.worker.start().notify()
 
     def close(self) -> None:
         """Stop the background threads (the worker, the Redis listener); for tests and embedded use."""
-        self.worker.stop()
-        if self.events is not None:
-            self.events.close()
+        self.services.close()
 
     def settle(self, timeout: float = 30) -> bool:
         """Wait until every recorded event is processed and no refit is pending (tests, the demo)."""
@@ -61,8 +66,8 @@ class Backend:
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.events is None:
-                self.worker.run_once()
+            if self.services.queue is None:
+                self.services.worker.run_once()
             with self.store.reading() as session:
                 busy = session.scalar(select(func.count()).select_from(Event).where(Event.status.in_(("pending", "processing"))))
             if not busy:
@@ -71,61 +76,74 @@ class Backend:
         return False
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    settings = settings or Settings.from_env()
-    app = Flask("ls_context")
+def create_app(config: Config | None = None, migrate: bool = True) -> Flask:
+    """The model server for `config` (default: the one configuration every command reads).
+
+    `migrate=False` (gunicorn's workers) only checks that the store's schema is current.
+    """
+    config = config or Config.resolve()
+    require_secret(config)
+    app = Flask("ml_backend")
     app.json.sort_keys = False  # Label Studio reads keys by name; sorting 100 predictions' keys is wasted time
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    Path(settings.model_dir).mkdir(parents=True, exist_ok=True)
-    store = Store(settings.store_url())
-    projects = Projects(settings, store)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     metrics = Metrics()
+    # `trainer` is bound when an event is processed, which is after this function returns.
+    services = build(config, learned=lambda project_id: trainer.schedule(str(project_id)), migrate=migrate)
+    models = ModelRegistry(config, services.store, services.guidelines)
 
     def refit(project_id: str) -> None:
-        if projects.refit(project_id) is not None:
+        if models.refit(project_id) is not None:
             metrics.count("refits")
 
-    trainer = Trainer(refit, settings.refit_interval)
-    processor = Processor(store, lambda project_id: projects.guidelines(str(project_id)),
-                          lambda project_id: trainer.schedule(str(project_id)))
-    worker = Worker(store, processor, lambda: _label_studio(settings), settings.worker_interval, settings.sync_every)
-    events = None
-    if settings.redis_url:
-        from ls_context.jobs import EventQueue
-
-        events = EventQueue(settings.redis_url)
+    trainer = Trainer(refit, config.refit_interval)
+    if services.queue is not None:
         try:
-            events.on_learned(lambda project_id: trainer.schedule(project_id))
+            services.queue.on_learned(lambda project_id: trainer.schedule(project_id))
         except Exception as error:  # fail at start, clearly, rather than at the first webhook
-            raise LSContextError(f"cannot reach Redis ({events.where()}): {type(error).__name__}") from None
-    app.extensions["ls_context"] = Backend(settings, projects, trainer, metrics, store, worker, events)
+            raise LSContextError(f"cannot reach Redis ({services.queue.where()}): {type(error).__name__}") from None
+    app.extensions["ls_context"] = Backend(services, models, trainer, metrics)
     app.register_blueprint(protocol)
     app.register_blueprint(pages)
-    if settings.sync_every and events is None:
-        worker.start()  # the periodic sync runs even before the first webhook (with Redis, `ls-context worker --sync-every`)
-    if settings.basic_auth_user:
-        app.before_request(_basic_auth(settings))
+    if config.sync_every and services.queue is None:
+        services.worker.start()  # the periodic sync runs even before the first webhook (with Redis, `ls-context worker --sync-every`)
+    if config.basic_auth:
+        app.before_request(_basic_auth(config))
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
+    _log_start(config, services)
     return app
 
 
-def _label_studio(settings: Settings):
-    """The client write-backs go through, or None when Label Studio's URL and key are not configured."""
-    if not (settings.label_studio_url and settings.label_studio_api_key):
-        log.warning("LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY not set: feedback and flags wait in the store")
-        return None
-    from ls_context import labelstudio
+def require_secret(config: Config) -> None:
+    """No server takes events from anyone unless told so explicitly."""
+    if not config.webhook_secret and not config.insecure:
+        raise ConfigError(
+            "no webhook secret: set LS_CONTEXT_WEBHOOK_SECRET (for example to the output of `openssl rand -hex 16`) "
+            "so that only Label Studio can post events, or start with --insecure (LS_CONTEXT_INSECURE=1) on a "
+            "machine nobody else can reach"
+        )
 
-    return labelstudio.connect(settings.label_studio_url, settings.label_studio_api_key)
+
+def _log_start(config: Config, services: Services) -> None:
+    if config.webhook_secret:
+        log.info("webhook intake: the X-LS-Context-Secret header is required")
+    else:
+        log.warning("webhook intake: NO secret (insecure mode): anyone who can reach this server can post events")
+    log.info("store %s; models in %s; basic auth %s; events processed by %s", services.store.where(), config.model_dir,
+             "on" if config.basic_auth else "off",
+             f"`ls-context worker` on Redis {services.queue.where()}" if services.queue else "a thread of this process")
 
 
-def _basic_auth(settings: Settings):
+def _basic_auth(config: Config):
+    user, password = config.basic_auth
+
     def check():
+        if request.endpoint in OWN_AUTH_ENDPOINTS:
+            return None
         auth = request.authorization
         # Compare bytes: compare_digest refuses non-ASCII str, and a guess must never cause a 500.
-        user_ok = auth is not None and hmac.compare_digest((auth.username or "").encode(), settings.basic_auth_user.encode())
-        pass_ok = auth is not None and hmac.compare_digest((auth.password or "").encode(), (settings.basic_auth_pass or "").encode())
+        user_ok = auth is not None and hmac.compare_digest((auth.username or "").encode(), user.encode())
+        pass_ok = auth is not None and hmac.compare_digest((auth.password or "").encode(), password.encode())
         if not (user_ok and pass_ok):
             response = jsonify(error="authentication required")
             response.status_code = 401

@@ -16,10 +16,10 @@ import numpy as np
 import sklearn
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ls_context import rules as rule_engine
+import ls_context.guidelines.rules as rule_engine
 from ls_context.errors import LSContextError
 from ls_context.guidelines import ControlGuide, Guidelines
-from ls_context.label_config import INJECTED_CONTROLS, RATIONALE, REGION_RATIONALE
+from ls_context.labelstudio.label_config import INJECTED_CONTROLS, RATIONALE, REGION_RATIONALE, RULES_KEY
 
 from .classifier import TextClassifier
 
@@ -52,6 +52,7 @@ class Suggestion:
     labels: list[str]
     score: float
     lines: list[str] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)  # ids of the decision rules that fired
 
 
 class ChoiceModel:
@@ -156,7 +157,7 @@ class ChoiceModel:
         close = self._close_call(combined, ranked) if not self.multilabel else None
         if close:
             lines.append(close)
-        return Suggestion(chosen, round(score, 4), lines)
+        return Suggestion(chosen, round(score, 4), lines, [hit.rule.id for hit in hits])
 
     def _combine(self, probabilities, hits: list, n: int) -> np.ndarray:
         """Label probabilities after the rules, one row per text: a rule that fires is a strong prior on its label."""
@@ -235,10 +236,13 @@ class ChoiceModel:
         return None
 
     def result(self, suggestion: Suggestion) -> dict:
-        return {
+        result = {
             "from_name": self.name, "to_name": self.to_name, "type": "choices",
             "value": {"choices": suggestion.labels}, "score": suggestion.score,
         }
+        if suggestion.rules:
+            result[RULES_KEY] = suggestion.rules
+        return result
 
 
 class SpanModel:

@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 
-from ls_context.processing import flag_of
+from ls_context.checks.processor import flag_of
 
 from .context_model import Example
 

@@ -1,42 +1,65 @@
-"""Small pages for people: a labeler's recent gold results and current accuracy."""
+"""Small pages for people: each labeler's own gold feedback, and a lead's view of one labeler.
+
+A labeler's page is reached through their personal link (their user id signed with the webhook
+secret), so it needs no basic auth and no other labeler can open it; it reloads itself every few
+seconds, so a verdict shows up while the labeler moves on in Label Studio. The lead's page sits
+behind the server's basic auth and is refused when there is none.
+"""
 
 from __future__ import annotations
 
-from html import escape
+from flask import Blueprint, current_app, render_template
 
-from flask import Blueprint, current_app
-from sqlalchemy import select
-
+from ls_context.checks.personal import labeler_of_token, recent_feedback
 from ls_context.quality.metrics import wilson_interval
-from ls_context.store import Check, Labeler
 
 blueprint = Blueprint("pages", __name__)
 RECENT = 50
+REFRESH_SECONDS = 3
+# The pages run no script and load nothing from anywhere; the link carries a token, so no referrer either.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+                               "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+@blueprint.get("/feedback/<token>")
+def personal_feedback(token: str):
+    config = current_app.extensions["ls_context"].config
+    labeler_id = labeler_of_token(config.webhook_secret, token) if config.webhook_secret else None
+    if labeler_id is None:
+        return _page("message.html", 403, title="Link not valid",
+                     message="This feedback link is not valid (any more). Ask your lead for your current link.")
+    return _feedback_page(labeler_id, personal=True)
 
 
 @blueprint.get("/labelers/<int:labeler_id>")
 def labeler(labeler_id: int):
-    store = current_app.extensions["ls_context"].store
-    with store.reading() as session:
-        person = session.get(Labeler, labeler_id)
-        checks = list(session.scalars(
-            select(Check).where(Check.labeler_id == labeler_id, Check.passed.is_not(None)).order_by(Check.id.desc())
-        ))
-    if person is None and not checks:
-        return {"error": f"no labeler {labeler_id} has been seen yet"}, 404
-    passed = sum(bool(check.passed) for check in checks)
-    low, high = wilson_interval(passed, len(checks))
-    name = escape(person.email if person and person.email else f"labeler {labeler_id}")
-    summary = (f"<p><b>{passed} of {len(checks)}</b> gold checks passed: {passed / len(checks):.0%} "
-               f"(95% interval {low:.0%} to {high:.0%}).</p>") if checks else "<p>No gold checks yet.</p>"
-    rows = "".join(
-        f"<tr><td>{check.task_id}</td><td>{escape(check.control)}</td><td>{'pass' if check.passed else 'FAIL'}</td>"
-        f"<td>{escape(check.expected)}</td><td>{escape(check.given)}</td><td>{check.checked_at:%Y-%m-%d %H:%M}</td></tr>"
-        for check in checks[:RECENT]
-    )
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{name}: gold results</title></head><body>"
-        f"<h1>{name}</h1>{summary}<h2>Recent gold results</h2><table border='1' cellpadding='4'>"
-        f"<tr><th>task</th><th>control</th><th>result</th><th>expected</th><th>you gave</th><th>checked</th></tr>{rows}</table>"
-        "</body></html>"
-    )
+    if not current_app.extensions["ls_context"].config.basic_auth:
+        return _page("message.html", 403, title="Lead access only",
+                     message="Labeler pages are for leads and need the server's basic auth (BASIC_AUTH_USER / "
+                             "BASIC_AUTH_PASS). Labelers read their own feedback through their personal link "
+                             "(`ls-context labelers --project ID` lists them).")
+    return _feedback_page(labeler_id, personal=False)
+
+
+def _feedback_page(labeler_id: int, personal: bool):
+    person, rows = recent_feedback(current_app.extensions["ls_context"].store, labeler_id, RECENT)
+    if person is None and not rows and not personal:
+        return _page("message.html", 404, title="Unknown labeler", message=f"No labeler {labeler_id} has been seen yet.")
+    latest = {}
+    for row in rows:  # newest first: keep each answer's newest verdict for the summary
+        latest.setdefault(row.annotation_id, row)
+    judged = [row for row in latest.values() if row.passed is not None]
+    passed = sum(bool(row.passed) for row in judged)
+    low, high = wilson_interval(passed, len(judged))
+    name = person.email if person and person.email else f"labeler {labeler_id}"
+    return _page("feedback.html", 200, title=f"{name}: gold feedback", name=name, rows=rows, passed=passed,
+                 judged=len(judged), low=low, high=high, personal=personal, refresh=REFRESH_SECONDS)
+
+
+def _page(template: str, status: int, **values):
+    return render_template(template, **values), status, HEADERS

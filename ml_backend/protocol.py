@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest
 
 from ls_context.errors import LSContextError
-from ls_context.events import SECRET_HEADER, accept, sender_allowed
+from ls_context.intake.webhook import SECRET_HEADER, accept, sender_allowed
 
 blueprint = Blueprint("protocol", __name__)
 log = logging.getLogger(__name__)
@@ -52,9 +52,11 @@ def setup():
     schema = body.get("schema")
     if schema is not None and not isinstance(schema, str):
         raise BadRequest("'schema' must be the label config as a string")
-    projects = backend().projects
-    projects.remember_config(project_id, schema or "")
-    return jsonify(model_version=projects.version(project_id))
+    models = backend().models
+    models.remember_config(project_id, schema or "")
+    guidelines = models.book.refresh(project_id)  # Label Studio calls /setup before most predictions: pick up a push
+    log.debug("project %s: /setup, guidelines %s", project_id, guidelines.version if guidelines else "none")
+    return jsonify(model_version=models.version(project_id))
 
 
 @blueprint.post("/predict")
@@ -71,11 +73,12 @@ def predict():
     params = body.get("params") or {}
     if not isinstance(params, dict):
         raise BadRequest("'params' must be an object")
-    loaded = backend().projects.model(project_id, label_config)
+    loaded = backend().models.model(project_id, label_config)
     check_context(params.get("context"), loaded.model)
     results = [finish(prediction, loaded, task) for task, prediction in zip(tasks, loaded.model.predict(tasks))]
     backend().metrics.predicted(len(tasks), sum(1 for r in results if r), time.perf_counter() - started)
-    return jsonify(results=results, model_version=loaded.version)
+    # `examples` is ours (Label Studio reads only the other two): `ls-context setup` warns when it is 0.
+    return jsonify(results=results, model_version=loaded.version, examples=loaded.model.examples_used)
 
 
 def check_context(context, model) -> None:
@@ -106,13 +109,13 @@ def finish(prediction: dict | None, loaded, task: dict):
 def webhook():
     """Record the event and answer; the worker processes it and the trainer refits after."""
     state = backend()
-    if not sender_allowed(state.settings.webhook_secret, request.headers.get(SECRET_HEADER)):
+    if not sender_allowed(state.config.webhook_secret, request.headers.get(SECRET_HEADER)):
         return jsonify(error=f"wrong or missing {SECRET_HEADER} header"), 401
     body = json_object()
     status, event_id = accept(state.store, body)  # committed before Label Studio gets its answer
     project = body.get("project")
     if isinstance(project, dict) and isinstance(project.get("label_config"), str) and project.get("id") is not None:
-        state.projects.remember_config(project_id_of(project), project["label_config"])
+        state.models.remember_config(project_id_of(project), project["label_config"])
     if body["action"] == "START_TRAINING" and project is not None:
         state.trainer.schedule(project_id_of(project))
     if event_id is not None:
@@ -124,7 +127,7 @@ def webhook():
 
 @blueprint.get("/versions")
 def versions():
-    known = backend().projects.versions()
+    known = backend().models.versions()
     return jsonify(versions=sorted(set(known.values())), projects=known)
 
 

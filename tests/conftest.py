@@ -1,19 +1,35 @@
-"""Fixtures: a real Label Studio server and a real browser, each started once per test session."""
+"""Fixtures: a real Label Studio server and a real browser, each started once per test session.
+
+The tests never read or write the configuration, data or cache of whoever runs them: settings from
+the shell are dropped, and the per-user folders point into a temporary directory. Label Studio comes
+from this checkout's `.ls-venv` and its migrated template from `.cache` (scripts/bootstrap makes both).
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from harness import browser as chromium
-from ls_context.errors import NotReady
-from ls_context.local_studio import LocalLabelStudio, from_template, template_cache
-
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("LS_CONTEXT_ARTIFACTS", ROOT / "test-artifacts"))
+SETTINGS_FROM_THE_SHELL = ("LS_CONTEXT_", "LABEL_STUDIO_", "MODEL_DIR", "BASIC_AUTH_", "LOG_LEVEL")
+KEPT = {"LS_CONTEXT_LS_VENV", "LS_CONTEXT_CACHE", "LS_CONTEXT_CHROMIUM", "LS_CONTEXT_ARTIFACTS"}
+
+for _name in [n for n in os.environ if n.startswith(SETTINGS_FROM_THE_SHELL) and n not in KEPT]:
+    del os.environ[_name]
+_HOME = Path(tempfile.mkdtemp(prefix="ls-context-tests-"))
+os.environ.update(XDG_CONFIG_HOME=str(_HOME / "config"), XDG_DATA_HOME=str(_HOME / "data"))
+os.environ.setdefault("LS_CONTEXT_LS_VENV", str(ROOT / ".ls-venv"))
+os.environ.setdefault("LS_CONTEXT_CACHE", str(ROOT / ".cache"))
+
+from harness import browser as chromium  # noqa: E402
+from harness.config import TEXT_GUIDELINES, WEBHOOK_SECRET, config_for  # noqa: E402
+from ls_context.demo.local_studio import LocalLabelStudio, from_template, template_cache  # noqa: E402
+from ls_context.errors import NotReady  # noqa: E402
 
 
 def _not_ready(error: NotReady):
@@ -108,37 +124,25 @@ def screenshot(request):
 @pytest.fixture
 def context_backend(tmp_path):
     """`ls-context serve` in a thread on a free loopback port, with the text-classification guidelines."""
-    from ls_context.local_studio import free_port
-    from ls_context.server import start_in_thread
+    from ls_context.demo.local_studio import free_port
+    from ml_backend.serve import start_in_thread
 
-    server = start_in_thread(
-        "127.0.0.1", free_port(), model_dir=tmp_path / "models",
-        guidelines=ROOT / "label_configs" / "text-classification.yaml",
-    )
-    server.url = f"http://127.0.0.1:{server.server_port}"
-    server.backend = server.app.extensions["ls_context"]
+    server = start_in_thread("127.0.0.1", free_port(), config_for(tmp_path, guidelines=TEXT_GUIDELINES))
     yield server
+    server.backend.close()
     server.shutdown()
-
-
-WEBHOOK_SECRET = "test-webhook-secret"
 
 
 @pytest.fixture
 def feedback_backend(tmp_path, label_studio):
-    """`ls-context serve` that writes feedback and flags back into the test's Label Studio."""
-    from ls_context.local_studio import free_port
-    from ls_context.server import start_in_thread
+    """`ls-context serve` that writes flags back into the test's Label Studio."""
+    from ls_context.demo.local_studio import free_port
+    from ml_backend.serve import start_in_thread
 
-    server = start_in_thread(
-        "127.0.0.1", free_port(), model_dir=tmp_path / "models",
-        guidelines=ROOT / "label_configs" / "text-classification.yaml",
-        label_studio_url=label_studio.url, label_studio_api_key=label_studio.account.token,
-        webhook_secret=WEBHOOK_SECRET, worker_interval=0.2,
-    )
-    server.url = f"http://127.0.0.1:{server.server_port}"
-    server.backend = server.app.extensions["ls_context"]
+    config = config_for(tmp_path, guidelines=TEXT_GUIDELINES, label_studio_url=label_studio.url,
+                        label_studio_api_key=label_studio.account.token)
+    server = start_in_thread("127.0.0.1", free_port(), config)
     server.secret = WEBHOOK_SECRET
     yield server
-    server.backend.worker.stop()
+    server.backend.close()
     server.shutdown()

@@ -52,7 +52,7 @@ def test_missing_label_studio_is_one_clear_line(tmp_path, monkeypatch):
 def test_serve_answers_label_studio_health_checks(tmp_path):
     import requests
 
-    from ls_context.local_studio import free_port
+    from ls_context.demo.local_studio import free_port
 
     port = free_port()
     process = subprocess.Popen(

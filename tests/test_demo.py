@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ls_context.local_studio import free_port
+from ls_context.demo.local_studio import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.labelstudio

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from ls_context.cli import main
-from ls_context.events import SECRET_HEADER
+from ls_context.intake.webhook import SECRET_HEADER
 from ls_context.store import Check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,7 +119,7 @@ def test_a_repeated_delivery_has_one_effect(ls, wired, feedback_backend):
 
 
 def test_sync_recovers_every_annotation_made_while_the_service_was_down(ls, make_project, label_studio, tmp_path, monkeypatch):
-    from ls_context.local_studio import free_port
+    from ls_context.demo.local_studio import free_port
 
     project = make_project(CONFIG)
     dead = f"http://127.0.0.1:{free_port()}/webhook"  # nothing listens: the service is down
@@ -203,8 +203,8 @@ def test_write_backs_wait_while_label_studio_is_down_and_arrive_after(ls, wired,
 
 
 def test_serve_recovers_lost_webhooks_on_an_interval(ls, make_project, label_studio, tmp_path):
-    from ls_context.local_studio import free_port
-    from ls_context.server import start_in_thread
+    from ls_context.demo.local_studio import free_port
+    from ml_backend.serve import start_in_thread
     from ls_context.store import Annotation
 
     project = make_project(CONFIG)

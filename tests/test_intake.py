@@ -1,5 +1,6 @@
 """Webhook intake and write-back delivery: bad input is refused and nothing wrong is stored; nothing is dropped."""
 
+import base64
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -9,12 +10,14 @@ import pytest
 import respx
 from sqlalchemy import func, select
 
-from ls_context import labelstudio
-from ls_context.delivery import deliver_due
-from ls_context.events import SECRET_HEADER
-from ls_context.processing import Processor
-from ls_context.store import Check, Event, Flag, Gold, Store, Writeback, now
-from ml_backend import Settings, create_app
+from ls_context.writeback.delivery import deliver_due
+from ls_context.intake.webhook import SECRET_HEADER
+from ls_context.checks.processor import Processor
+from ls_context.checks.personal import personal_token
+from ls_context.labelstudio import Gateway
+from ls_context.store import Check, Event, Feedback, Flag, Gold, Store, Writeback, now
+from harness.config import config_for
+from ml_backend import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "intake-secret"
@@ -31,7 +34,7 @@ def event(annotation_id=1, label="Routine question", updated="2026-11-28T10:00:0
 
 @pytest.fixture
 def app(tmp_path):
-    return create_app(Settings(model_dir=tmp_path, webhook_secret=SECRET, guidelines=ROOT / "label_configs" / "text-classification.yaml"))
+    return create_app(config_for(tmp_path, webhook_secret=SECRET, guidelines=ROOT / "label_configs" / "text-classification.yaml"))
 
 
 def events_stored(app) -> int:
@@ -87,10 +90,12 @@ def test_events_are_committed_before_the_answer_and_without_secrets(app):
 
 @pytest.fixture
 def store(tmp_path):
-    return Store(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    store.upgrade()
+    return store
 
 
-def test_processing_checks_gold_and_queues_feedback_once(store):
+def test_processing_checks_gold_and_keeps_the_labelers_feedback_in_the_store_once(store):
     from ls_context.guidelines import load
 
     with store.session() as session:
@@ -103,11 +108,13 @@ def test_processing_checks_gold_and_queues_feedback_once(store):
 
     with store.session() as session:
         checks = session.scalars(select(Check)).all()
-        [writeback] = session.scalars(select(Writeback)).all()
+        [feedback] = session.scalars(select(Feedback)).all()
+        writebacks = session.scalars(select(Writeback)).all()
     assert [(c.control, c.passed) for c in checks] == [("triage", False)]
-    assert writeback.kind == "data"
-    assert "Expected: Urgent intervention; you gave: Routine question." in writeback.payload["ls_feedback"]
-    assert "Edge case:" in writeback.payload["ls_feedback"]
+    assert (feedback.labeler_id, feedback.task_id, feedback.passed) == (4, 10, False)
+    assert "Expected: Urgent intervention; you gave: Routine question." in feedback.text
+    assert "Edge case:" in feedback.text
+    assert writebacks == []  # nothing about a gold task goes to Label Studio, where every labeler could read it
 
 
 def test_an_older_version_arriving_late_changes_nothing(store):
@@ -134,8 +141,8 @@ def test_a_failed_write_back_is_kept_and_retried_with_backoff(store):
     # The SDK speaks httpx, so respx plays the failing Label Studio here.
     url = "http://label-studio.invalid"
     with store.session() as session:
-        session.add(Writeback(project_id=3, task_id=10, kind="data", payload={"ls_feedback": "PASSED"}))
-    client = labelstudio.connect(url, "key")
+        session.add(Writeback(project_id=3, task_id=10, kind="meta", payload={"ls_flag": "Unsure"}))
+    client = Gateway(url, "key", retries=0)
 
     with respx.mock(assert_all_called=False) as mock:
         mock.get(f"{url}/api/tasks/10/").mock(return_value=httpx.Response(503))
@@ -147,15 +154,15 @@ def test_a_failed_write_back_is_kept_and_retried_with_backoff(store):
         kept.next_attempt_at = now() - timedelta(seconds=1)
 
     with respx.mock() as mock:
-        mock.get(f"{url}/api/tasks/10/").mock(return_value=httpx.Response(200, json={"id": 10, "data": {"text": "hi"}, "meta": {}}))
+        mock.get(f"{url}/api/tasks/10/").mock(return_value=httpx.Response(200, json={"id": 10, "data": {"text": "hi"}, "meta": {"ls_pilot": "p1"}}))
         patch = mock.patch(f"{url}/api/tasks/10/").mock(return_value=httpx.Response(200, json={"id": 10}))
         assert deliver_due(store, client) == (1, 0)
-    assert json.loads(patch.calls.last.request.content)["data"] == {"text": "hi", "ls_feedback": "PASSED"}
+    assert json.loads(patch.calls.last.request.content)["meta"] == {"ls_pilot": "p1", "ls_flag": "Unsure"}
     with store.session() as session:
         assert session.scalars(select(Writeback)).one().status == "delivered"
 
 
-def test_the_labeler_page_lists_gold_results_and_accuracy(app):
+def _two_gold_answers(app):
     store = app.extensions["ls_context"].store
     with store.session() as session:
         session.add(Gold(task_id=10, project_id=3, result=event(label="Urgent intervention")["annotation"]["result"], explanation=""))
@@ -164,10 +171,33 @@ def test_the_labeler_page_lists_gold_results_and_accuracy(app):
     processor.annotation(event(annotation_id=1, task_id=10), 3)
     processor.annotation(event(annotation_id=2, task_id=11), 3)
 
-    page = app.test_client().get("/labelers/4")
 
-    assert page.status_code == 200
-    html = page.get_data(as_text=True)
+def test_a_labeler_reads_their_own_feedback_through_their_personal_link_only(app):
+    _two_gold_answers(app)
+    client = app.test_client()
+
+    own = client.get(f"/feedback/{personal_token(SECRET, 4)}")
+    someone_else = client.get(f"/feedback/{personal_token(SECRET, 5)}")
+    forged = client.get(f"/feedback/{personal_token('another secret', 4)}")
+
+    assert own.status_code == 200
+    html = own.get_data(as_text=True)
     assert "1 of 2</b> gold checks passed: 50%" in html
-    assert "<td>FAIL</td><td>Urgent intervention</td><td>Routine question</td>" in html
-    assert app.test_client().get("/labelers/999").status_code == 404
+    assert "Expected: Urgent intervention; you gave: Routine question." in html
+    assert "Content-Security-Policy" in own.headers and own.headers["Referrer-Policy"] == "no-referrer"
+    assert someone_else.status_code == 200 and "No gold checks yet" in someone_else.get_data(as_text=True)
+    assert forged.status_code == 403 and "Expected" not in forged.get_data(as_text=True)
+
+
+def test_the_leads_labeler_page_needs_basic_auth(app, tmp_path):
+    _two_gold_answers(app)
+    assert app.test_client().get("/labelers/4").status_code == 403  # no basic auth configured: refused, not public
+
+    guarded = create_app(config_for(tmp_path / "guarded", webhook_secret=SECRET, basic_auth_user="lead", basic_auth_pass="pw",
+                                    db=app.extensions["ls_context"].config.store_url()))
+    client = guarded.test_client()
+    assert client.get("/labelers/4").status_code == 401
+    page = client.get("/labelers/4", headers={"Authorization": "Basic " + base64.b64encode(b"lead:pw").decode()})
+    assert page.status_code == 200 and "1 of 2</b> gold checks passed" in page.get_data(as_text=True)
+    # A labeler's personal link needs no basic auth: labelers never get the server's credentials.
+    assert client.get(f"/feedback/{personal_token(SECRET, 4)}").status_code == 200

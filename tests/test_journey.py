@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from harness.browser import open_task
 from test_ml_backend_label_studio import wait_for
-from ls_context import labelstudio
+import ls_context.labelstudio.gateway as labelstudio
 from ls_context.cli import main
-from ls_context.demo import prepare, simulate_pilot, start_backend
+from ls_context.demo.run import prepare, simulate_pilot, start_backend
 from ls_context.quality.export import data_key
-from ls_context.scenarios import scenario
+from ls_context.demo.scenarios import scenario
 from ls_context.store import Gold
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
@@ -29,7 +29,7 @@ URGENT, FRUSTRATED = TRIAGE.confusable
 @pytest.fixture
 def demo(ls, label_studio, tmp_path, monkeypatch):
     """The demo's own setup (`ls-context serve`, setup, tasks, gold, predictions) against the test's Label Studio."""
-    from ls_context.local_studio import free_port
+    from ls_context.demo.local_studio import free_port
 
     backend = start_backend(tmp_path, free_port(), label_studio, TRIAGE)
     client = labelstudio.connect(label_studio.url, label_studio.account.token)
@@ -131,7 +131,7 @@ def _flags_output(project_id: int, store_args: list[str], task_id: int) -> str |
 @pytest.mark.parametrize("name", ["lead-qualification", "claim-triage"])
 def test_the_other_scenarios_come_up_and_their_pilot_gate_names_the_confused_pair(name, ls, label_studio, tmp_path):
     """The demo's path for the two other examples, without the browser: set up, simulate, gate, report."""
-    from ls_context.local_studio import free_port
+    from ls_context.demo.local_studio import free_port
     from ls_context.quality.export import build
     from ls_context.quality.metrics import compute
 

@@ -10,7 +10,7 @@ from lxml import etree
 
 from ls_context.cli import main
 from ls_context.guidelines import load, parse
-from ls_context.label_config import (
+from ls_context.labelstudio.label_config import (
     BLOCK_CLASS, FLAG, FLAG_NOTE, Injection, LabelConfigError, first_object, inject,
 )
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from ls_context.guidelines import load
-from ls_context.label_config import FLAG, FLAG_NOTE, inject
+from ls_context.labelstudio.label_config import FLAG, FLAG_NOTE, inject
 
 ROOT = Path(__file__).resolve().parent.parent
 LABEL_CONFIGS = sorted((ROOT / "label_configs").glob("*.xml"))

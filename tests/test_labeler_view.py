@@ -7,7 +7,7 @@ import pytest
 
 from harness.browser import open_task
 from ls_context.guidelines import load
-from ls_context.instructions import render
+from ls_context.guidelines.instructions import render
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "label_configs" / "text-classification.xml"

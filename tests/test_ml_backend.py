@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_backend import Settings, create_app
+from harness.config import config_for
+from ml_backend import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -35,9 +36,14 @@ def annotation_event(annotation_id, text, label, flag=None, action="ANNOTATION_C
     }
 
 
+def insecure_config(tmp_path, **options):
+    """These tests speak the protocol; the webhook secret has tests of its own (test_intake)."""
+    return config_for(tmp_path, webhook_secret=None, insecure=True, **options)
+
+
 @pytest.fixture
 def app(tmp_path):
-    return create_app(Settings(model_dir=tmp_path / "models", guidelines=GUIDELINES))
+    return create_app(insecure_config(tmp_path, guidelines=GUIDELINES))
 
 
 @pytest.fixture
@@ -58,7 +64,7 @@ def test_health_and_setup_answer_without_building_a_model(app, client):
 
     assert answer.status_code == 200
     assert answer.json["model_version"] == "ls-context-g1.0.0-r0"
-    assert backend(app).projects.versions() == {}  # nothing was built or loaded
+    assert backend(app).models.versions() == {}  # nothing was built or loaded
 
 
 def test_a_rule_gives_label_score_and_rationale(client):
@@ -155,7 +161,7 @@ def test_a_10_mb_body_is_refused_with_413(client):
 
 
 def test_basic_auth_is_required_when_configured(tmp_path):
-    client = create_app(Settings(model_dir=tmp_path, basic_auth_user="ls", basic_auth_pass="s3cret")).test_client()
+    client = create_app(insecure_config(tmp_path, basic_auth_user="ls", basic_auth_pass="s3cret")).test_client()
     good = base64.b64encode(b"ls:s3cret").decode()
     bad = base64.b64encode(b"ls:guess").decode()
 
@@ -168,12 +174,12 @@ def test_basic_auth_is_required_when_configured(tmp_path):
 
 def test_the_model_is_built_once_and_kept(app, client):
     client.post("/predict", json=predict_body("How do I export orders?"))
-    first = backend(app).projects.model("7")
+    first = backend(app).models.model("7")
 
     client.post("/setup", json={"project": "7.1700000000", "schema": CONFIG})
     client.post("/predict", json=predict_body("Where is the invoice menu?"))
 
-    assert backend(app).projects.model("7") is first
+    assert backend(app).models.model("7") is first
 
 
 def test_annotations_refit_the_model_in_the_background(app, client):
@@ -226,29 +232,29 @@ def test_start_training_refits_and_other_actions_are_ignored(app, client):
 
     assert client.post("/webhook", json=training).status_code == 201
     assert backend(app).settle()
-    assert backend(app).projects.version("7") == "ls-context-g1.0.0-r1"
+    assert backend(app).models.version("7") == "ls-context-g1.0.0-r1"
     assert client.post("/webhook", json={"action": "SOMETHING_NEW", "project": {"id": 7}}).json["event"] == "ignored"
     assert client.post("/webhook", json={"action": "ANNOTATION_CREATED", "task": {}}).status_code == 400
 
 
 def test_the_model_and_its_version_survive_a_restart(tmp_path):
-    settings = Settings(model_dir=tmp_path, guidelines=GUIDELINES)
+    settings = insecure_config(tmp_path, guidelines=GUIDELINES)
     first = create_app(settings)
     first.test_client().post("/webhook", json=annotation_event(1, "Toner arrived wet", "General feedback"))
     first.test_client().post("/webhook", json=annotation_event(2, "Where are invoices?", "Routine question"))
     assert backend(first).settle()
-    version = backend(first).projects.version("7")
+    version = backend(first).models.version("7")
 
     second = create_app(settings).test_client()
     answer = second.post("/predict", json=predict_body("Toner arrived wet again")).json
 
     assert answer["model_version"] == version != "ls-context-g1.0.0-r0"
-    assert (tmp_path / "project-7" / "model.pkl").exists()
+    assert (tmp_path / "models" / "project-7" / "model.pkl").exists()
 
 
 def test_span_configs_get_rule_spans_with_a_rationale_per_region(tmp_path):
     config = (ROOT / "label_configs" / "named-entities.xml").read_text()
-    client = create_app(Settings(model_dir=tmp_path, guidelines=ROOT / "label_configs" / "named-entities.yaml")).test_client()
+    client = create_app(insecure_config(tmp_path, guidelines=ROOT / "label_configs" / "named-entities.yaml")).test_client()
     text = "Order #48213 cost me 2,300 EUR"
 
     [prediction] = client.post("/predict", json=predict_body(text, config=config)).json["results"]
@@ -260,7 +266,7 @@ def test_span_configs_get_rule_spans_with_a_rationale_per_region(tmp_path):
 
 
 def test_a_custom_classifier_gets_rules_references_and_rationale_around_it(tmp_path):
-    client = create_app(Settings(model_dir=tmp_path, guidelines=GUIDELINES, classifier="custom_classifier:KeywordCounter")).test_client()
+    client = create_app(insecure_config(tmp_path, guidelines=GUIDELINES, classifier="custom_classifier:KeywordCounter")).test_client()
 
     [prediction] = client.post("/predict", json=predict_body("Please call me today, right now")).json["results"]
 
@@ -273,7 +279,7 @@ def test_an_unknown_custom_classifier_is_a_clear_error(tmp_path):
     from ls_context.errors import LSContextError
 
     with pytest.raises(LSContextError, match="classifier 'nowhere:Model' cannot be loaded"):
-        create_app(Settings(model_dir=tmp_path, classifier="nowhere:Model"))
+        create_app(insecure_config(tmp_path, classifier="nowhere:Model"))
 
 
 def test_versions_and_metrics(client):

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from ls_context.cli import main
 from ls_context.errors import LSContextError
-from ls_context.pilot import _allocate, choose
+from ls_context.quality.pilot import _allocate, choose
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ls_context import labelstudio
+import ls_context.labelstudio.gateway as labelstudio
 from ls_context.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from ls_context.errors import LSContextError
-from ls_context.events import SECRET_HEADER
-from ls_context.jobs import LEARNED_CHANNEL
+from ls_context.intake.webhook import SECRET_HEADER
+from ls_context.writeback.jobs import LEARNED_CHANNEL
 from ls_context.store import Annotation, Check, Event, Gold, Store
 from ml_backend import Settings, create_app
 from test_intake import SECRET, event
@@ -162,11 +162,11 @@ def _next_message(pubsub, timeout_s=5.0):
 @pytest.mark.labelstudio
 def test_with_a_worker_process_feedback_reaches_the_real_label_studio(redis, tmp_path, monkeypatch, ls, make_project, label_studio):
     """The production shape: the server records and enqueues, `ls-context worker` checks gold and writes back."""
-    from ls_context import labelstudio
-    from ls_context.gold import import_gold
-    from ls_context.local_studio import free_port
-    from ls_context.server import start_in_thread
-    from ls_context.setup import setup_project
+    import ls_context.labelstudio.gateway as labelstudio
+    from ls_context.checks.gold import import_gold
+    from ls_context.demo.local_studio import free_port
+    from ml_backend.serve import start_in_thread
+    from ls_context.labelstudio.setup import setup_project
     from test_feedback_label_studio import CONFIG, GOLD, choice, task_by_text, wait_for
 
     environment = {

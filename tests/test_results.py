@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ls_context.results import compare, describe
+from ls_context.checks.compare import compare, describe
 
 
 def item(name, kind, **value):

@@ -1,7 +1,7 @@
 """Decision rules fire on the task data and bring the evidence a labeler can check."""
 
 from ls_context.guidelines import parse
-from ls_context.rules import evaluate, fire, spans
+from ls_context.guidelines.rules import evaluate, fire, spans
 
 GUIDELINES = parse("""\
 project: Claims

@@ -9,10 +9,10 @@ import pytest
 from label_studio_sdk.label_interface import LabelInterface
 
 from ls_context.guidelines import load
-from ls_context.label_config import FLAG, RATIONALE
+from ls_context.labelstudio.label_config import FLAG, RATIONALE
 from ls_context.quality.export import data_key
-from ls_context.scenarios import SCENARIOS
-from ls_context.simulate import LABELERS, _answer
+from ls_context.demo.scenarios import SCENARIOS
+from ls_context.demo.simulate import LABELERS, _answer
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,6 @@ cancelled one, a result of a control type the analytics do not measure.
 from __future__ import annotations
 
 import json
-import re
 from functools import lru_cache
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LSContextError
-from ..label_config import FLAG, FLAG_NOTE, INJECTED_CONTROLS
+from ls_context.errors import LSContextError
+from ls_context.labelstudio.label_config import FLAG, FLAG_NOTE, INJECTED_CONTROLS, RULES_KEY
 
 NOMINAL = {"choices": "choices", "taxonomy": "taxonomy"}
 INTERVAL = {"rating": "rating", "number": "number"}
-RULE_IN_RATIONALE = re.compile(r"rule '([^']+)'")
 NOT_MEASURED = (set(INJECTED_CONTROLS) | {FLAG_NOTE}) - {FLAG}
 
 
@@ -170,16 +168,13 @@ def _add_prediction(dataset: Dataset, t: int, prediction) -> None:
     result = prediction.get("result") if isinstance(prediction, dict) else None
     if not isinstance(result, list):
         return
-    rationale = " ".join(
-        text for item in result if isinstance(item, dict) and item.get("from_name") == "ls_rationale"
-        for text in (item.get("value") or {}).get("text", []) if isinstance(text, str)
-    )
-    rule = RULE_IN_RATIONALE.search(rationale)
     for item in result:
         answer = _answer(item)
         if answer and answer[0] != FLAG:
+            rules = item.get(RULES_KEY)
+            rule = str(rules[0]) if isinstance(rules, list) and rules else ""
             control = dataset.controls.setdefault(answer[0], ControlLabels(answer[0], answer[1]))
-            control.predictions[t] = (control.code(answer[2]), rule.group(1) if rule else "")
+            control.predictions[t] = (control.code(answer[2]), rule)
 
 
 def _add_gold(dataset: Dataset, tasks: list[dict], gold: list[dict], task_index: dict) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..guidelines import GateThresholds
+from ls_context.guidelines import GateThresholds
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from .agreement import MISSING, cohen_matrix, fleiss_kappa, krippendorff_alpha, mean_pairwise, per_label_agreement
-from .export import ControlLabels, Dataset
-from .truth import DawidSkene
+from ls_context.quality.agreement import MISSING, cohen_matrix, fleiss_kappa, krippendorff_alpha, mean_pairwise, per_label_agreement
+from ls_context.quality.export import ControlLabels, Dataset
+from ls_context.quality.truth import DawidSkene
 
 LOW_CONFIDENCE = 0.6  # consensus below this is listed as a guideline gap
 

@@ -1,0 +1,1 @@
+"""Runnable example scenarios: guidelines, label config, tasks, gold and reference answers (package data)."""

@@ -1,0 +1,1 @@
+"""Gold checks: one comparison per control type, the feedback a labeler reads, gold import, event processing."""

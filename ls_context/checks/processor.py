@@ -1,0 +1,184 @@
+"""Turn recorded events into what a lead and a labeler see: checks on gold, feedback, flags.
+
+Runs after the webhook has answered (a thread of the server, or an RQ worker). Every step is
+idempotent, so an event processed twice, or the same annotation seen again by `sync`, changes
+nothing the second time. Changes for Label Studio are queued as write-backs, never sent here.
+Gold feedback never goes to Label Studio, where every labeler could read it: it stays in the
+store, for the labeler's own page.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select, update
+
+from ls_context.intake.webhook import ANNOTATION_ACTIONS
+from ls_context.labelstudio.label_config import FLAG, FLAG_NOTE
+from ls_context.store import Annotation, Check, Event, Feedback, Flag, Gold, Labeler, Store, TaskData, Writeback
+
+from .compare import compare
+from .feedback import feedback_text
+
+log = logging.getLogger(__name__)
+
+
+class Processor:
+    """Processes pending events; `guidelines_for(project_id)` gives the guidelines feedback quotes."""
+
+    def __init__(self, store: Store, guidelines_for=lambda project_id: None, learned=lambda project_id: None):
+        self.store = store
+        self.guidelines_for = guidelines_for
+        self.learned = learned  # called with a project id when its annotations changed (the model refits)
+
+    def run_pending(self, limit: int | None = None) -> int:
+        """Process up to `limit` (default: the store's batch size) pending events in one transaction.
+
+        Each event runs in a savepoint: a failing one is marked failed and the others still commit.
+        Events another worker claimed first are left to it.
+        """
+        events = self.store.pending_events(limit or self.store.batch_size)
+        if not events:
+            return 0
+        learned: set[int] = set()
+        with self.store.session() as session:
+            claimed = session.execute(
+                update(Event).where(Event.id.in_([e.id for e in events]), Event.status == "pending")
+                .values(status="processing").returning(Event.id)
+            ).scalars().all()
+            mine = [event for event in events if event.id in set(claimed)]
+            for event in mine:
+                status, error = "done", None
+                try:
+                    with session.begin_nested():
+                        learned |= self._process(session, event)
+                except Exception as failure:  # keep the event for a look; one bad event must not stop the others
+                    log.exception("event %s (%s) failed", event.id, event.action)
+                    status, error = "failed", f"{type(failure).__name__}: {failure}"[:1000]
+                session.execute(update(Event).where(Event.id == event.id).values(
+                    status=status, error=error, attempts=Event.attempts + 1))
+        for project_id in learned:
+            self.learned(project_id)
+        return len(mine)
+
+    def _process(self, session, event: Event) -> set[int]:
+        """Apply one event; the projects whose annotations changed."""
+        if event.action in ANNOTATION_ACTIONS:
+            return self.annotation(event.payload, event.project_id, session)
+        if event.action == "ANNOTATIONS_DELETED":
+            return self.deleted(event.payload, event.project_id, session)
+        return set()
+
+    def annotation(self, payload: dict, project_id: int | None, session=None) -> set[int]:
+        """Record an annotation as last seen, then its flag and its gold check."""
+        if session is None:
+            with self.store.session() as own:
+                changed = self.annotation(payload, project_id, own)
+            for project in changed:
+                self.learned(project)
+            return changed
+        annotation, task = payload["annotation"], payload["task"]
+        project_id = project_id or task.get("project")
+        known = session.get(Annotation, annotation["id"])
+        if known is not None and (known.updated_at or "") > (annotation.get("updated_at") or ""):
+            return set()  # an older version arriving late
+        labeler_id = labeler_of(annotation)
+        if labeler_id is not None and session.get(Labeler, labeler_id) is None:
+            session.add(Labeler(id=labeler_id, email=_email(annotation)))
+        session.merge(TaskData(task_id=task["id"], project_id=project_id, data=task.get("data") or {}))
+        session.merge(Annotation(
+            id=annotation["id"], project_id=project_id, task_id=task["id"], labeler_id=labeler_id,
+            result=annotation.get("result") or [], updated_at=annotation.get("updated_at"),
+            lead_time=annotation.get("lead_time"), cancelled=bool(annotation.get("was_cancelled")),
+        ))
+        self._flag(session, annotation, task, project_id, labeler_id)
+        self._gold_check(session, annotation, task, project_id, labeler_id)
+        return {project_id}
+
+    def deleted(self, payload: dict, project_id: int | None, session) -> set[int]:
+        ids = [a["id"] for a in payload.get("annotations") or [] if isinstance(a, dict) and isinstance(a.get("id"), int)]
+        for annotation_id in ids:
+            for model in (Annotation, Flag):
+                row = session.get(model, annotation_id)
+                if row is not None:
+                    session.delete(row)
+        return {project_id} if ids and project_id is not None else set()
+
+    def _flag(self, session, annotation, task, project_id, labeler_id) -> None:
+        reason, note = flag_of(annotation.get("result") or [])
+        existing = session.get(Flag, annotation["id"])
+        if reason is None:
+            if existing is not None:
+                session.delete(existing)
+                session.add(Writeback(project_id=project_id, task_id=task["id"], kind="meta",
+                                      payload={"ls_flag": None, "ls_flag_note": None}))
+            return
+        label = first_label(annotation.get("result") or [])
+        if existing is not None and (existing.reason, existing.note, existing.label) == (reason, note, label):
+            return
+        session.merge(Flag(annotation_id=annotation["id"], project_id=project_id, task_id=task["id"],
+                           labeler_id=labeler_id, reason=reason, note=note, label=label))
+        session.add(Writeback(project_id=project_id, task_id=task["id"], kind="meta",
+                              payload={"ls_flag": reason, "ls_flag_note": note}))
+
+    def _gold_check(self, session, annotation, task, project_id, labeler_id) -> None:
+        gold = session.get(Gold, task["id"])
+        if gold is None or annotation.get("was_cancelled"):
+            return
+        updated_at = annotation.get("updated_at")
+        already = session.scalar(select(Check.id).where(Check.annotation_id == annotation["id"], Check.updated_at == updated_at))
+        if already is not None:
+            return
+        verdicts = compare(gold.result, annotation.get("result") or [])
+        for verdict in verdicts:
+            session.add(Check(
+                project_id=project_id, task_id=task["id"], annotation_id=annotation["id"], updated_at=updated_at,
+                labeler_id=labeler_id, control=verdict.control, score=verdict.score, passed=verdict.passed,
+                expected=verdict.expected, given=verdict.given,
+            ))
+        checked = [verdict for verdict in verdicts if verdict.checked]
+        session.add(Feedback(
+            project_id=project_id, task_id=task["id"], annotation_id=annotation["id"], updated_at=updated_at,
+            labeler_id=labeler_id, passed=all(v.passed for v in checked) if checked else None,
+            text=feedback_text(verdicts, self.guidelines_for(project_id), gold.explanation),
+        ))
+
+
+def flag_of(result: list[dict]) -> tuple[str | None, str]:
+    reason, note = None, ""
+    for item in result:
+        value = item.get("value") if isinstance(item, dict) else None
+        if not isinstance(value, dict):
+            continue
+        if item.get("from_name") == FLAG and value.get("choices"):
+            reason = str(value["choices"][0])
+        elif item.get("from_name") == FLAG_NOTE and value.get("text"):
+            note = " ".join(map(str, value["text"]))
+    return reason, note
+
+
+def first_label(result: list[dict]) -> str:
+    """The labeler's answer on the first control that is not ls-context's own, for grouping flags."""
+    for item in result:
+        value = item.get("value") if isinstance(item, dict) else None
+        if isinstance(value, dict) and not str(item.get("from_name", "")).startswith("ls_"):
+            for key in ("choices", "labels", "rectanglelabels", "polygonlabels", "taxonomy"):
+                if value.get(key):
+                    return ", ".join("/".join(v) if isinstance(v, list) else str(v) for v in value[key])
+    return ""
+
+
+def labeler_of(annotation: dict) -> int | None:
+    """The Label Studio user id of an annotation's author (a bare id, or an object with an id)."""
+    completed_by = annotation.get("completed_by")
+    if isinstance(completed_by, dict):
+        completed_by = completed_by.get("id")
+    return completed_by if isinstance(completed_by, int) else None
+
+
+def _email(annotation: dict) -> str:
+    completed_by = annotation.get("completed_by")
+    if isinstance(completed_by, dict) and completed_by.get("email"):
+        return str(completed_by["email"])
+    # Label Studio's webhook names the author as " email, id".
+    return str(annotation.get("created_username") or "").strip().split(",")[0].strip()

@@ -1,0 +1,200 @@
+"""Commands of the admin: configuration, guidelines, the store's schema, wiring a project, workers."""
+
+from __future__ import annotations
+
+import click
+
+from ls_context.errors import LSContextError
+
+from . import Commands, main, pass_context, project_option, read_text, write_text
+
+
+@main.group(cls=Commands)
+def config() -> None:
+    """Label configs to extend, and the configuration every command reads."""
+
+
+@config.command("inject")
+@click.argument("config_file")
+@click.option("--guidelines", type=click.Path(exists=True, dir_okay=False), help="Guidelines YAML file.")
+@click.option("--overwrite-hints", is_flag=True, help="Replace hints the config already has.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+def config_inject(config_file, guidelines, overwrite_hints, output) -> None:
+    """Add the flag control, hints and rationale display to CONFIG_FILE.
+
+    CONFIG_FILE is a path, or the name of a shipped config (`ls-context config templates` lists them).
+    Injecting into an already extended config gives the same config again.
+    """
+    from ls_context.guidelines import load
+    from ls_context.labelstudio.label_config import Injection, inject
+    from ls_context.resources import config_path
+
+    rules = load(guidelines) if guidelines else None
+    extended = inject(read_text(str(config_path(config_file))), Injection.from_guidelines(rules, overwrite_hints))
+    write_text(output, extended)
+
+
+@config.command("templates")
+def config_templates() -> None:
+    """List the ready label configs that ship with ls-context, with their guidelines files."""
+    from ls_context.resources import label_configs, shipped_configs
+
+    folder = label_configs()
+    for name in shipped_configs():
+        guidelines = folder / f"{name}.yaml"
+        click.echo(f"{name:<28} {folder / (name + '.xml')}" + (f"  (guidelines: {guidelines})" if guidelines.exists() else ""))
+
+
+@config.command("show")
+@click.option("--no-check", is_flag=True, help="Only print the configuration; do not try the services.")
+@pass_context
+def config_show(context, no_check) -> None:
+    """Print the resolved configuration (secrets masked) and check it: store, Label Studio, secret, server."""
+    from ls_context.doctor import checks
+
+    resolved = context.config()
+    click.echo(f"configuration file: {resolved.file or 'none found (environment and defaults only)'}")
+    for name, value, source in resolved.shown():
+        click.echo(f"  {name:<22} {value or '-':<48} [{source}]")
+    if no_check:
+        return
+    failed = 0
+    for check in checks(resolved):
+        click.echo(check.line())
+        failed += check.status == "FAIL"
+    if failed:
+        raise SystemExit(1)
+
+
+@main.group(cls=Commands)
+def guidelines() -> None:
+    """Guidelines as code: one versioned YAML file per project."""
+
+
+@guidelines.command("check")
+@click.argument("guidelines_file", type=click.Path(exists=True, dir_okay=False))
+def guidelines_check(guidelines_file) -> None:
+    """Validate GUIDELINES_FILE; errors name the file, the line and the field."""
+    from ls_context.guidelines import load
+
+    loaded = load(guidelines_file)
+    labels = sum(len(control.labels) for control in loaded.controls.values())
+    click.echo(
+        f"{guidelines_file}: ok ({loaded.project}, version {loaded.version}: {len(loaded.controls)} control(s), "
+        f"{labels} label(s), {len(loaded.rules)} rule(s), {len(loaded.flag_reasons)} flag reason(s))"
+    )
+
+
+@guidelines.command("instructions")
+@click.argument("guidelines_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+def guidelines_instructions(guidelines_file, output) -> None:
+    """Render GUIDELINES_FILE as HTML for the project's labeling instructions."""
+    from ls_context.guidelines import load
+    from ls_context.guidelines.instructions import render
+
+    write_text(output, render(load(guidelines_file)) + "\n")
+
+
+@guidelines.command("push")
+@project_option
+@click.argument("guidelines_file", type=click.Path(exists=True, dir_okay=False))
+@pass_context
+def guidelines_push(context, project, guidelines_file) -> None:
+    """Store GUIDELINES_FILE as the project's newest guidelines: the server, workers and commands use them.
+
+    `ls-context setup` does this too, and also re-injects the hints and instructions into Label Studio.
+    """
+    from ls_context.services import build
+
+    pushed = build(context.config()).guidelines.push_file(project, guidelines_file)
+    if pushed.new:
+        click.echo(f"guidelines {pushed.version} stored as version {pushed.number} of project {project}")
+    else:
+        click.echo(f"project {project} already uses these guidelines (version {pushed.number}, {pushed.version})")
+
+
+@guidelines.command("versions")
+@project_option
+@pass_context
+def guidelines_versions(context, project) -> None:
+    """List the guidelines versions stored for a project, newest last."""
+    from ls_context.services import build
+
+    versions = build(context.config()).guidelines.versions(project)
+    if not versions:
+        click.echo(f"no guidelines stored for project {project} (run `ls-context setup` or `ls-context guidelines push`)")
+    for row in versions:
+        click.echo(f"{row.number:>4}  {row.version:<12} {row.pushed_at:%Y-%m-%d %H:%M}  {row.source}")
+
+
+@main.group(cls=Commands)
+def db() -> None:
+    """The store's schema."""
+
+
+@db.command("upgrade")
+@pass_context
+def db_upgrade(context) -> None:
+    """Create or upgrade the store's schema (safe to run any number of times, from several machines at once)."""
+    from ls_context.store import Store
+
+    store = Store(context.config().store_url())
+    applied = store.upgrade()
+    current, _ = store.revision()
+    click.echo(f"store {store.where()}: " + (f"upgraded to {current} ({'; '.join(applied)})" if applied else f"already at {current}"))
+
+
+@main.command()
+@project_option
+@click.option("--guidelines", "guidelines_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--backend-url", help="Where Label Studio reaches `ls-context serve` [env LS_CONTEXT_BACKEND_URL].")
+@pass_context
+def setup(context, project, guidelines_file, backend_url) -> None:
+    """Wire a project: config, instructions, guidelines, model server, webhook. Safe to run twice.
+
+    Ends with the prediction a labeler would see on the project's first task. The webhook secret
+    and basic auth come from LS_CONTEXT_WEBHOOK_SECRET and BASIC_AUTH_USER / BASIC_AUTH_PASS, the
+    same variables the server reads; they are never printed.
+    """
+    from ls_context.labelstudio.setup import Backend, setup_project
+    from ls_context.services import build
+
+    resolved = context.config(backend_url=backend_url)
+    if not resolved.backend_url:
+        raise LSContextError("give --backend-url, or set backend_url in the config file (LS_CONTEXT_BACKEND_URL)")
+    services = build(resolved)
+    backend = Backend(resolved.backend_url, resolved.webhook_secret, resolved.basic_auth)
+    report = setup_project(services.studio(), services.guidelines, project, guidelines_file, backend)
+    for step in report.steps:
+        click.echo(step)
+    for line in report.preview:
+        click.echo(line)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@main.command()
+@click.option("--sync-every", type=click.FloatRange(0), help="Recover lost webhooks every N seconds [env LS_CONTEXT_SYNC_EVERY].")
+@click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
+@pass_context
+def worker(context, sync_every, burst) -> None:
+    """Process recorded events and deliver write-backs: an RQ worker, for servers with LS_CONTEXT_REDIS_URL."""
+    import os
+
+    from ls_context import logs
+    from ls_context.config import CONFIG_ENV
+    from ls_context.writeback.jobs import run_worker
+
+    resolved = context.config()
+    if not resolved.redis_url:
+        raise LSContextError("a worker needs Redis: set LS_CONTEXT_REDIS_URL (or redis_url in the config file)")
+    if context.config_file:
+        os.environ[CONFIG_ENV] = context.config_file  # jobs resolve the configuration again, by name
+    logs.configure(resolved.log_level)
+    try:
+        run_worker(resolved, burst=burst, sync_every=sync_every if sync_every is not None else resolved.sync_every)
+    except Exception as error:
+        if type(error).__module__.startswith("redis"):
+            raise LSContextError(f"cannot reach Redis: {type(error).__name__}") from None
+        raise

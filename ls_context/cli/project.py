@@ -1,0 +1,142 @@
+"""Commands of the lead's day: gold in, lost webhooks back, flags out, a pilot batch, the labelers' links."""
+
+from __future__ import annotations
+
+import click
+
+from ls_context.errors import LSContextError
+
+from . import Commands, main, pass_context, project_option
+
+
+@main.group(cls=Commands)
+def gold() -> None:
+    """Gold (honeypot) tasks."""
+
+
+@gold.command("import")
+@project_option
+@click.argument("gold_file", type=click.Path(exists=True, dir_okay=False))
+@pass_context
+def gold_import(context, project, gold_file) -> None:
+    """Import GOLD_FILE (tasks with their expected annotations) as gold tasks.
+
+    The tasks go to Label Studio without their answers; the answers stay in the store, where the
+    checks, the report and the gate find them. Tasks imported before are recognised by their data.
+    """
+    from ls_context.checks.gold import import_gold
+    from ls_context.quality.export import read_json
+    from ls_context.services import build
+
+    services = build(context.config())
+    imported, known = import_gold(services.studio(), services.store, project, read_json(gold_file, "gold file"))
+    click.echo(f"{imported} gold task(s) imported into project {project}; {known} already there")
+
+
+@main.command()
+@project_option
+@pass_context
+def sync(context, project) -> None:
+    """Recover annotations whose webhooks were lost, and process them (checks, feedback, flags)."""
+    from ls_context.intake.sync import sync_project
+    from ls_context.services import build
+    from ls_context.writeback.delivery import deliver_due
+
+    services = build(context.config())
+    studio = services.studio()
+    report = sync_project(studio, services.store, project)
+    processed = services.processor.run_pending(limit=100_000)
+    delivered, failed = deliver_due(services.store, studio, limit=100_000)
+    click.echo(f"{report.annotations} annotations read, {report.recovered} never seen before; "
+               f"{processed} processed; {delivered} write-backs delivered" + (f", {failed} to retry" if failed else ""))
+
+
+@main.command()
+@project_option
+@pass_context
+def flags(context, project) -> None:
+    """List flagged tasks grouped by reason and label: the raw material of the guideline-gap list."""
+    from ls_context.checks.gold import flags_by_reason
+    from ls_context.services import build
+
+    services = build(context.config())
+    groups = flags_by_reason(services.store, project)
+    if not groups:
+        click.echo(f"no flagged tasks in project {project} (store: {services.store.where()})")
+        return
+    for (reason, label), rows in groups:
+        click.echo(f"{len(rows):>4}  {reason}  [{label or 'no label'}]  tasks: {', '.join(str(r.task_id) for r in rows[:10])}")
+        for row in rows[:3]:
+            if row.note:
+                click.echo(f"        \u201c{row.note}\u201d (task {row.task_id})")
+
+
+@main.command()
+@project_option
+@click.option("--size", required=True, type=click.IntRange(1), help="Number of tasks in the pilot batch.")
+@click.option("--gold-ratio", default=0.2, show_default=True, type=click.FloatRange(0, 1), help="Share of gold tasks mixed in.")
+@click.option("--gold", "gold_file", type=click.Path(exists=True, dir_okay=False),
+              help="Gold tasks matched by data (default: the project's gold in the store, and tasks whose meta has ls_gold).")
+@click.option("--name", default="pilot-1", show_default=True, help="Written to each task's meta as ls_pilot.")
+@click.option("--seed", default=0, show_default=True, type=int, help="The same seed picks the same batch.")
+@pass_context
+def pilot(context, project, size, gold_ratio, gold_file, name, seed) -> None:
+    """Pick a pilot batch with gold mixed in, spread over the rule or label the model suggests; mark it (task meta ls_pilot)."""
+    from collections import Counter
+
+    from ls_context.quality.export import read_json
+    from ls_context.quality.pilot import PILOT_KEY, choose, gold_task_ids, strata_from_predictions
+    from ls_context.services import build
+
+    services = build(context.config())
+    studio = services.studio()
+    exported = studio.export(project)
+    tasks = [{"id": t["id"], "data": t.get("data") or {}, "meta": t.get("meta") or {},
+              "is_labeled": bool(t.get("is_labeled") or t.get("annotations"))} for t in exported]
+    gold_ids = gold_task_ids(tasks, read_json(gold_file, "gold file") if gold_file else []) | stored_gold(services.store, project)
+    strata = strata_from_predictions(exported)
+    chosen = choose(tasks, size, gold_ids, gold_ratio, strata, seed)
+    studio.mark_tasks(chosen, **{PILOT_KEY: name})
+    n_gold = sum(task["id"] in gold_ids for task in chosen)
+    click.echo(f"{name}: {len(chosen)} tasks marked in project {project} ({n_gold} gold)")
+    for stratum, count in sorted(Counter(strata.get(t["id"], "no suggestion") for t in chosen if t["id"] not in gold_ids).items()):
+        click.echo(f"  {count:>4}  {stratum}")
+    if not strata:
+        click.echo("no task has a prediction yet: the pick is random (connect the model server and retrieve predictions first)", err=True)
+    if len(chosen) < size:
+        click.echo(f"only {len(chosen)} unlabeled tasks were available for a batch of {size}", err=True)
+    click.echo(f'Filter the Data Manager on meta "{PILOT_KEY}" = "{name}" to label the batch.')
+
+
+def stored_gold(store, project: int) -> set[int]:
+    from sqlalchemy import select
+
+    from ls_context.store import Gold
+
+    with store.reading() as session:
+        return set(session.scalars(select(Gold.task_id).where(Gold.project_id == project)))
+
+
+@main.command()
+@project_option
+@pass_context
+def labelers(context, project) -> None:
+    """The project's labelers: gold results so far, and each one's personal feedback page to hand out.
+
+    A labeler reads their own verdicts on gold tasks there, within seconds of answering; nobody
+    else's, and never an expected answer before they gave theirs.
+    """
+    from ls_context.checks.personal import feedback_link, gold_summary
+    from ls_context.services import build
+
+    resolved = context.config()
+    if not resolved.webhook_secret:
+        raise LSContextError("personal feedback links are signed with LS_CONTEXT_WEBHOOK_SECRET: set it (the server's own)")
+    if not resolved.backend_url:
+        raise LSContextError("set backend_url (LS_CONTEXT_BACKEND_URL): the links point to the server labelers open")
+    services = build(resolved)
+    summary = gold_summary(services.store, project)
+    for user in services.studio().users():
+        right, total = summary.get(user.id, (0, 0))
+        gold = f"{right}/{total} gold passed" if total else "no gold answers yet"
+        click.echo(f"{user.email:<32} {gold:<22} {feedback_link(resolved.backend_url, resolved.webhook_secret, user.id)}")

@@ -1,0 +1,23 @@
+"""Logging for every entry point alike (the CLI, `serve`, `worker`, gunicorn's workers), at LOG_LEVEL."""
+
+from __future__ import annotations
+
+import logging
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure(level: str = "INFO") -> None:
+    """Send ls-context's records to stderr at `level`; a host that configured logging keeps its handlers.
+
+    Under gunicorn the root logger has no handler and stays at WARNING, which would drop the INFO
+    lines a lead relies on (model fitted, guidelines in use, events recovered). Records reach the
+    root's handlers whatever the root's own level, so only our two packages' levels are set.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(FORMAT))
+        root.addHandler(handler)
+    for name in ("ls_context", "ml_backend"):
+        logging.getLogger(name).setLevel(level.upper())

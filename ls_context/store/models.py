@@ -1,0 +1,159 @@
+"""The store's tables: events as received, annotations as last seen, gold, checks, feedback, flags,
+write-backs and every version of each project's guidelines. The schema changes only through the
+Alembic migrations in `migrations/`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Event(Base):
+    """One webhook delivery, committed before Label Studio gets its answer; `key` makes a repeat a no-op."""
+
+    __tablename__ = "ls_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    action: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Annotation(Base):
+    """An annotation as last seen, from a webhook or from `sync`."""
+
+    __tablename__ = "ls_annotations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    project_id: Mapped[int] = mapped_column(Integer, index=True)
+    task_id: Mapped[int] = mapped_column(Integer, index=True)
+    labeler_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    result: Mapped[list] = mapped_column(JSON)
+    updated_at: Mapped[str | None] = mapped_column(String(40))
+    lead_time: Mapped[float | None] = mapped_column(Float)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TaskData(Base):
+    """A task's data as last seen with an annotation: what the model learns the text from."""
+
+    __tablename__ = "ls_task_data"
+    task_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    project_id: Mapped[int] = mapped_column(Integer, index=True)
+    data: Mapped[dict] = mapped_column(JSON)
+
+
+class Gold(Base):
+    """The expected result of a gold task, with the explanation shown to a labeler who misses it.
+
+    `data` is the task's data as imported: the model learns the gold answer from it, and only from it.
+    """
+
+    __tablename__ = "ls_gold"
+    task_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    project_id: Mapped[int] = mapped_column(Integer, index=True)
+    result: Mapped[list] = mapped_column(JSON)
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Check(Base):
+    """The verdict of one annotation version on one control of a gold task."""
+
+    __tablename__ = "ls_checks"
+    __table_args__ = (UniqueConstraint("annotation_id", "updated_at", "control"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer, index=True)
+    task_id: Mapped[int] = mapped_column(Integer, index=True)
+    annotation_id: Mapped[int] = mapped_column(Integer, index=True)
+    updated_at: Mapped[str | None] = mapped_column(String(40))
+    labeler_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    control: Mapped[str] = mapped_column(String(200))
+    score: Mapped[float | None] = mapped_column(Float)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    expected: Mapped[str] = mapped_column(Text, default="")
+    given: Mapped[str] = mapped_column(Text, default="")
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class Flag(Base):
+    """A labeler's doubt: the reason and note of an annotation whose ls_flag is set."""
+
+    __tablename__ = "ls_flags"
+    annotation_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    project_id: Mapped[int] = mapped_column(Integer, index=True)
+    task_id: Mapped[int] = mapped_column(Integer, index=True)
+    labeler_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+    label: Mapped[str] = mapped_column(Text, default="")
+
+
+class Labeler(Base):
+    """A Label Studio user seen as the author of an annotation."""
+
+    __tablename__ = "ls_labelers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    email: Mapped[str] = mapped_column(String(320), default="")
+
+
+class Writeback(Base):
+    """A change to make in Label Studio; kept until delivered, retried with backoff, never dropped."""
+
+    __tablename__ = "ls_writebacks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer, index=True)
+    task_id: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Feedback(Base):
+    """What one labeler is told about one version of their answer on a gold task; only they see it."""
+
+    __tablename__ = "ls_feedback"
+    __table_args__ = (UniqueConstraint("annotation_id", "updated_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer, index=True)
+    task_id: Mapped[int] = mapped_column(Integer)
+    annotation_id: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[str | None] = mapped_column(String(40))
+    labeler_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class GuidelinesVersion(Base):
+    """One pushed version of a project's guidelines file, kept whole; the newest is in use."""
+
+    __tablename__ = "ls_guidelines"
+    __table_args__ = (UniqueConstraint("project_id", "number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer, index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(100))
+    digest: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text, default="")
+    pushed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)

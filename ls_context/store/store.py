@@ -1,0 +1,210 @@
+"""The durable store: one per app or command, never a module global.
+
+A SQLite file by default (WAL, so readers never block the webhook's writer), PostgreSQL by URL.
+The schema is created and changed only by `upgrade()` (Alembic), under a lock, so two processes
+starting together never race on it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect, select, text
+from sqlalchemy.exc import IntegrityError
+
+from ls_context.errors import LSContextError
+
+from .models import Event
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+FIRST_REVISION = "0001"
+# PostgreSQL advisory lock key for migrations: "ls-ctx" in ASCII.
+MIGRATION_LOCK = 0x6C732D637478
+# Keys of Label Studio's project object that carry secrets; they are never stored or logged.
+SECRET_KEYS = {"token", "task_data_password", "access_token", "password"}
+
+
+class StoreError(LSContextError):
+    """The store cannot be reached, or its schema is not the one this version needs."""
+
+
+class Store:
+    """The database behind ls-context: sessions for writing and reading, and the schema's upgrade."""
+
+    def __init__(self, url: str):
+        self.url = url
+        try:
+            self.engine = create_engine(url, pool_pre_ping=True)
+        except Exception as error:  # a malformed URL or a missing driver
+            raise StoreError(f"cannot use the store at {safe_url(url)}: {error}") from None
+        self.writers = nullcontext()
+        self.batch_size = 25  # events processed per transaction
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in steps of
+            # up to 100 ms before it tries again. Threads of this process queue on a lock instead, and
+            # processing holds it for small batches, so a webhook waits milliseconds, not a busy sleep.
+            self.writers = threading.RLock()
+            self.batch_size = 5
+        from sqlalchemy.orm import sessionmaker
+
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def where(self) -> str:
+        return safe_url(self.url)
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def revision(self) -> tuple[str | None, str]:
+        """(the store's schema revision or None when empty, the revision this version needs)."""
+        from alembic.migration import MigrationContext
+
+        with self._connected() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current is None and inspect(connection).has_table("ls_events"):
+                current = "unversioned"
+        return current, _scripts().get_current_head()
+
+    def upgrade(self) -> list[str]:
+        """Bring the schema to this version's revision, under a lock; the revisions applied ([] when current)."""
+        current, head = self.revision()
+        if current == head:
+            return []
+        with self._migration_lock(), self._connected() as connection, connection.begin():
+            from alembic import command
+            from alembic.migration import MigrationContext
+
+            config = _alembic_config(connection)
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current is None and inspect(connection).has_table("ls_events"):
+                # A store made before migrations existed has exactly the first revision's tables.
+                command.stamp(config, FIRST_REVISION)
+                current = FIRST_REVISION
+            applied = _scripts().iterate_revisions(head, current)
+            names = [f"{script.revision} {script.doc}" for script in reversed(list(applied))]
+            command.upgrade(config, "head")
+        for name in names:
+            log.info("store %s upgraded: %s", self.where(), name)
+        return names
+
+    def require_current(self) -> None:
+        """Refuse to run on a schema of another version: the message says what to run."""
+        current, head = self.revision()
+        if current != head:
+            state = "empty" if current is None else f"at revision {current}"
+            raise StoreError(f"the store at {self.where()} is {state}; this version needs {head}: "
+                             "run `ls-context db upgrade` once")
+
+    @contextmanager
+    def _connected(self):
+        try:
+            connection = self.engine.connect()
+        except Exception as error:
+            raise StoreError(f"cannot open the store at {self.where()}: {type(error).__name__}: {_first_line(error)}") from None
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _migration_lock(self):
+        """One migrating process at a time: an advisory lock on PostgreSQL, a file lock beside a SQLite file."""
+        if self.engine.dialect.name == "postgresql":
+            with self._connected() as connection:
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+                try:
+                    yield
+                finally:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                    connection.commit()
+            return
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.migrate-lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    @contextmanager
+    def session(self):
+        """A transaction that may write (on SQLite, one at a time in this process)."""
+        with self.writers, self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self):
+        """A read-only transaction: never waits for writers (WAL on SQLite), never holds them up."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def record_event(self, key: str, action: str, project_id: int | None, payload: dict) -> int | None:
+        """Commit an event; its id, or None when an event with this key was already recorded."""
+        try:
+            with self.session() as session:
+                row = Event(key=key, action=action, project_id=project_id, payload=without_secrets(payload))
+                session.add(row)
+                session.flush()
+                return row.id
+        except IntegrityError:
+            return None
+
+    def pending_events(self, limit: int = 100) -> list[Event]:
+        with self.reading() as session:
+            return list(session.scalars(select(Event).where(Event.status == "pending").order_by(Event.id).limit(limit)))
+
+
+def _scripts():
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS))
+
+
+def _alembic_config(connection):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def without_secrets(value):
+    """A copy of a payload with every secret-bearing key removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_secrets(v) for k, v in value.items() if k not in SECRET_KEYS}
+    if isinstance(value, list):
+        return [without_secrets(v) for v in value]
+    return value
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives a power cut, not only a crash
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unreadable URL)"
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
