@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ls_context import rules as rule_engine  # noqa: E402
+import ls_context.guidelines.rules as rule_engine  # noqa: E402
 from ls_context.guidelines import load  # noqa: E402
 from ls_context.quality.export import data_key  # noqa: E402
 from ls_context.demo.scenarios import SCENARIOS  # noqa: E402

@@ -25,8 +25,15 @@ def checks(config: Config) -> list[Check]:
 
 
 def store(config: Config) -> Check:
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
     from .store import Store
 
+    url = make_url(config.store_url())
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return Check("store", "warn", f"no store yet at {url.database}: `ls-context db upgrade` creates it (serve does too)")
     try:
         current, needed = Store(config.store_url()).revision()
     except LSContextError as error:

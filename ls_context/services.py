@@ -54,6 +54,8 @@ def build(config: Config, learned=None, migrate: bool = True) -> Services:
     else:
         store.require_current()
     book = GuidelinesBook(store, config.guidelines)
+    if config.guidelines:
+        book.latest(0)  # a broken default file is refused now, not at the first prediction
     queue = None
     if config.redis_url:
         from .writeback.jobs import EventQueue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -13,7 +13,7 @@ from ls_context.config import Config, ConfigError
 from ls_context.errors import LSContextError
 from ls_context.services import Services, build
 
-from .learning import Trainer
+from .trainer import Trainer
 from .metrics import Metrics
 from .pages import blueprint as pages
 from .protocol import blueprint as protocol
@@ -32,6 +32,7 @@ class Backend:
     models: ModelRegistry
     trainer: Trainer
     metrics: Metrics
+    said_guidelines: dict = field(default_factory=dict)  # project id -> guidelines digest last logged by /setup
 
     @property
     def config(self) -> Config:

@@ -1,108 +1,129 @@
-"""What the model learns from: the annotations in the store, refitted by a background trainer.
+"""What the model learns from: gold answers and the consensus of the labelers it can trust.
 
-Annotations arrive with Label Studio's webhooks, are recorded and processed into the store after
-the answer, and the model is refitted later by one background thread, never inside the request
-that Label Studio gives one second. Annotations flagged as unsure are never used as training truth.
+Per classification control, the model learns
+- each gold task's expected answer, from the Gold table (the lead's answer, never a labeler's:
+  labelers' answers on gold tasks are what the gold checks them on, and are left out of training);
+- one example per other task: the weighted consensus of its annotations, where each labeler's
+  answer counts by their measured gold accuracy, and a labeler confidently below the gate's bar
+  (overall, or on one label) counts for nothing until they recover.
+Flagged (unsure) and cancelled annotations are never training truth.
+
+Annotations arrive with Label Studio's webhooks and are recorded and processed into the store
+after the answer; the model is refitted later by the `trainer`, never inside the request that
+Label Studio gives one second.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-import time
+from collections import defaultdict
+from typing import NamedTuple
 
 from ls_context.checks.processor import flag_of
 
-from .context_model import Example
+from .examples import Example
+from .trust import GoldAnswer, LabelerTrust, consensus
 
 log = logging.getLogger(__name__)
 
 
-def examples_from_store(store, project_id: int, field_by_control: dict[str, str]) -> dict[str, list[Example]]:
-    """Training examples per control from the annotations the store holds; flagged and cancelled ones left out."""
-    from sqlalchemy import select
+def examples_from_store(store, project_id: int, field_by_control: dict[str, str], gate=None) -> dict[str, list[Example]]:
+    """Training examples per control: the gold answers, then the trusted consensus of every other task.
 
-    from ls_context.store import Annotation, Gold
-
-    found: dict[str, list[Example]] = {name: [] for name in field_by_control}
-    with store.reading() as session:
-        rows = session.execute(
-            select(Annotation.result, Annotation.cancelled, Annotation.task_id).where(Annotation.project_id == project_id)
-        ).all()
-        gold_tasks = set(session.scalars(select(Gold.task_id).where(Gold.project_id == project_id)))
-        data = _task_data(session, project_id)
-    for result, cancelled, task_id in rows:
-        if cancelled or flag_of(result)[0] is not None:
-            continue
-        for item in result:
-            name = item.get("from_name")
-            text = data.get(task_id, {}).get(field_by_control.get(name, ""))
-            labels = (item.get("value") or {}).get("choices")
-            if name in found and isinstance(text, str) and labels:
-                found[name].append(Example(text, tuple(labels), "gold" if task_id in gold_tasks else "annotation"))
+    `gate` holds the project's thresholds (the guidelines' `gate`), which decide whom to trust.
+    """
+    known = _read(store, project_id)
+    found: dict[str, list[Example]] = {}
+    for control, field in field_by_control.items():
+        trust = LabelerTrust.for_gate(gate).fit(_gold_answers(known, control))
+        if trust.below_:
+            log.info("project %s, control %s: not learning from labelers below the bar until they recover: %s", project_id,
+                     control, "; ".join(f"labeler {labeler} ({why})" for labeler, why in sorted(trust.below_.items(), key=str)))
+        found[control] = _gold_examples(known, control, field) + _consensus_examples(known, control, field, trust)
     return found
 
 
-def _task_data(session, project_id: int) -> dict[int, dict]:
-    """Task data as last seen in the recorded events (the store keeps no separate task table)."""
+def labeler_trust(store, project_id: int, control: str, gate=None) -> LabelerTrust:
+    """How much the model trusts each labeler of a project on one control, from the store's gold checks."""
+    return LabelerTrust.for_gate(gate).fit(_gold_answers(_read(store, project_id), control))
+
+
+class _Known(NamedTuple):
+    """What the store knows about one project, read in one transaction."""
+
+    annotations: list  # (id, task_id, labeler_id, result, cancelled), oldest first
+    gold: dict  # task id -> (task_id, result, data) of its Gold row
+    task_data: dict  # task id -> data as last seen
+    checks: list  # (task_id, labeler_id, control, passed): the latest verdict per annotation and control
+
+
+def _read(store, project_id: int) -> _Known:
     from sqlalchemy import select
 
-    from ls_context.store import TaskData
+    from ls_context.store import Annotation, Check, Gold, TaskData
 
-    return dict(session.execute(select(TaskData.task_id, TaskData.data).where(TaskData.project_id == project_id)).all())
+    with store.reading() as session:
+        annotations = session.execute(
+            select(Annotation.id, Annotation.task_id, Annotation.labeler_id, Annotation.result, Annotation.cancelled)
+            .where(Annotation.project_id == project_id).order_by(Annotation.id)
+        ).all()
+        gold = {row.task_id: row for row in session.execute(
+            select(Gold.task_id, Gold.result, Gold.data).where(Gold.project_id == project_id))}
+        task_data = dict(session.execute(select(TaskData.task_id, TaskData.data).where(TaskData.project_id == project_id)).all())
+        verdicts = session.execute(
+            select(Check.annotation_id, Check.task_id, Check.labeler_id, Check.control, Check.passed)
+            .where(Check.project_id == project_id).order_by(Check.id)
+        ).all()
+    # An annotation changed after its first check has a check per version; the latest counts, as in the report.
+    latest = {(row.annotation_id, row.control): row for row in verdicts}
+    checks = [(row.task_id, row.labeler_id, row.control, row.passed) for row in latest.values()]
+    return _Known(annotations, gold, task_data, checks)
 
 
-class Trainer:
-    """One background thread that refits projects' models, each project at most once per queue pass."""
+def _gold_answers(known: _Known, control: str) -> list[GoldAnswer]:
+    found = []
+    for task_id, labeler_id, checked_control, passed in known.checks:
+        gold = known.gold.get(task_id)
+        expected = _labels(gold.result, control) if gold is not None else None
+        if checked_control == control and passed is not None and labeler_id is not None and expected:
+            found.append(GoldAnswer(labeler_id, expected, bool(passed)))
+    return found
 
-    def __init__(self, retrain, min_interval: float = 0.0):
-        self._retrain = retrain
-        self.min_interval = min_interval  # seconds between two refits of one project, to bound CPU under load
-        self._last: dict[str, float] = {}
-        self._queue: queue.Queue = queue.Queue()
-        self._pending: set[str] = set()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._busy = False
 
-    def schedule(self, project_id: str) -> bool:
-        """Ask for a refit; False when one is already waiting (it will see the new annotations)."""
-        with self._lock:
-            if project_id in self._pending:
-                return False
-            self._pending.add(project_id)
-            self._queue.put(project_id)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="ls-context-trainer", daemon=True)
-                self._thread.start()
-        return True
+def _gold_examples(known: _Known, control: str, field: str) -> list[Example]:
+    """Each gold task's expected answer, with the text it was imported with (else as last seen)."""
+    found = []
+    for task_id, gold in sorted(known.gold.items()):
+        data = gold.data if gold.data is not None else known.task_data.get(task_id) or {}
+        text, labels = data.get(field), _labels(gold.result, control)
+        if isinstance(text, str) and labels:
+            found.append(Example(text, labels, "gold", task_id=task_id))
+    return found
 
-    def _run(self) -> None:
-        while True:
-            project_id = self._queue.get()
-            with self._lock:
-                self._pending.discard(project_id)
-                self._busy = True
-            wait = self._last.get(project_id, -1e9) + self.min_interval - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)  # annotations arriving meanwhile join this refit
-            self._last[project_id] = time.monotonic()
-            try:
-                self._retrain(project_id)
-            except Exception:  # a failed refit keeps the previous model serving
-                log.exception("refitting project %s failed; the previous model stays in use", project_id)
-            finally:
-                with self._lock:
-                    self._busy = False
-                self._queue.task_done()
 
-    def wait_idle(self, timeout: float = 30) -> bool:
-        """Block until nothing is queued or running (for tests and orderly shutdown)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._pending and not self._busy and self._queue.empty():
-                    return True
-            time.sleep(0.02)
-        return False
+def _consensus_examples(known: _Known, control: str, field: str, trust: LabelerTrust) -> list[Example]:
+    """One example per non-gold task with usable annotations: its labelers' weighted consensus."""
+    answers_by_task: dict[int, dict] = defaultdict(dict)
+    for annotation_id, task_id, labeler_id, result, cancelled in known.annotations:
+        if task_id in known.gold or cancelled or flag_of(result)[0] is not None:
+            continue
+        labels = _labels(result, control)
+        if labels:
+            # A labeler's later annotation of the same task replaces their earlier one; unknown authors count apart.
+            answers_by_task[task_id][labeler_id if labeler_id is not None else f"annotation {annotation_id}"] = labels
+    found = []
+    for task_id, answers in sorted(answers_by_task.items()):
+        text = (known.task_data.get(task_id) or {}).get(field)
+        example = consensus(task_id, text, answers, trust) if isinstance(text, str) else None
+        if example is not None:
+            found.append(example)
+    return found
+
+
+def _labels(result: list, control: str) -> tuple[str, ...] | None:
+    """The labels a result gives on one Choices control (sorted, so equal answers compare equal), or None."""
+    labels = set()
+    for item in result or []:
+        if isinstance(item, dict) and item.get("from_name") == control:
+            labels.update(str(label) for label in (item.get("value") or {}).get("choices") or [])
+    return tuple(sorted(labels)) or None

@@ -56,8 +56,9 @@ def _feedback_page(labeler_id: int, personal: bool):
     judged = [row for row in latest.values() if row.passed is not None]
     passed = sum(bool(row.passed) for row in judged)
     low, high = wilson_interval(passed, len(judged))
-    name = person.email if person and person.email else f"labeler {labeler_id}"
-    return _page("feedback.html", 200, title=f"{name}: gold feedback", name=name, rows=rows, passed=passed,
+    known = bool(person and person.email)
+    name = person.email if known else f"labeler {labeler_id}"
+    return _page("feedback.html", 200, title=f"{name}: gold feedback", name=name, known=known, rows=rows, passed=passed,
                  judged=len(judged), low=low, high=high, personal=personal, refresh=REFRESH_SECONDS)
 
 

@@ -54,9 +54,27 @@ def setup():
         raise BadRequest("'schema' must be the label config as a string")
     models = backend().models
     models.remember_config(project_id, schema or "")
-    guidelines = models.book.refresh(project_id)  # Label Studio calls /setup before most predictions: pick up a push
-    log.debug("project %s: /setup, guidelines %s", project_id, guidelines.version if guidelines else "none")
+    models.book.refresh(project_id)  # Label Studio calls /setup before most predictions: pick up a push now
+    _say_guidelines(project_id)
     return jsonify(model_version=models.version(project_id))
+
+
+def _say_guidelines(project_id: str) -> None:
+    """One log line whenever the guidelines a project uses change: which ones, or that there are none."""
+    book, said = backend().models.book, backend().said_guidelines
+    digest = book.digest(project_id)
+    if said.get(project_id, "") == digest:
+        return
+    said[project_id] = digest
+    guidelines = book.latest(project_id)
+    if guidelines is None:
+        log.warning("project %s: no guidelines (run `ls-context setup` or `ls-context guidelines push`): no hints, "
+                    "no decision rules, and nothing to learn from until labelers annotate", project_id)
+    else:
+        examples = sum(len(label.do) + len(label.edge_cases) for control in guidelines.controls.values() for label in control.labels)
+        level = logging.WARNING if not examples and not guidelines.rules else logging.INFO
+        log.log(level, "project %s: guidelines %s (%s) in use: %d rule(s), %d example(s) and edge case(s)", project_id,
+                guidelines.version, guidelines.project, len(guidelines.rules), examples)
 
 
 @blueprint.post("/predict")

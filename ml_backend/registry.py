@@ -15,7 +15,6 @@ import pickle
 import threading
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from pathlib import Path
 
 from ls_context.config import Config
 from ls_context.errors import LSContextError
@@ -27,6 +26,8 @@ from .learning import examples_from_store
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "ls_context.classifiers"
+# Bumped when what a saved model holds changes, so a model saved by an older version is refitted, not misread.
+SAVED_FORMAT = "2"  # 2: a second classifier without the gold answers, trusted-consensus references
 
 
 @dataclass
@@ -96,9 +97,11 @@ class ModelRegistry:
         return loaded
 
     def _fit(self, project_id: str, label_config: str, bump: bool) -> Loaded:
-        model = ContextModel(label_config, self.guidelines(project_id), self.classifier_factory)
+        """Read what the store teaches (gold answers, trusted consensus) and fit; the store is read here, never per request."""
+        guidelines = self.guidelines(project_id)
+        model = ContextModel(label_config, guidelines, self.classifier_factory)
         fields = {choice.name: choice.field for choice in model.choices}
-        model.fit(examples_from_store(self.store, int(project_id), fields))
+        model.fit(examples_from_store(self.store, int(project_id), fields, guidelines.gate if guidelines else None))
         version = self._next_version(project_id) if bump else self.version(project_id)
         loaded = Loaded(model, version, self._hash(project_id, label_config))
         self._save(project_id, loaded)
@@ -129,7 +132,8 @@ class ModelRegistry:
         directory = self.config.project_dir(project_id)
         directory.mkdir(parents=True, exist_ok=True)
         learned = {choice.name: choice.learned() for choice in loaded.model.choices}
-        (directory / "model.pkl.tmp").write_bytes(pickle.dumps({"hash": loaded.config_hash, "learned": learned}))
+        saved = {"hash": loaded.config_hash, "learned": learned, "examples_used": loaded.model.examples_used}
+        (directory / "model.pkl.tmp").write_bytes(pickle.dumps(saved))
         (directory / "model.pkl.tmp").replace(directory / "model.pkl")
         (directory / "version").write_text(loaded.version + "\n")
 
@@ -145,10 +149,11 @@ class ModelRegistry:
         for choice in model.choices:
             if choice.name in saved["learned"]:
                 choice.restore(saved["learned"][choice.name])
+        model.examples_used = saved.get("examples_used", 0)
         return Loaded(model, self.version(project_id), wanted_hash)
 
     def _hash(self, project_id: str, label_config: str) -> str:
-        key = f"{label_config}\0{self.book.digest(project_id) or ''}\0{self.config.classifier or ''}"
+        key = f"{label_config}\0{self.book.digest(project_id) or ''}\0{self.config.classifier or ''}\0{SAVED_FORMAT}"
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def _project_lock(self, project_id: str) -> threading.Lock:

@@ -60,3 +60,20 @@ def test_evidence_names_the_words_that_pushed_each_row_towards_its_label():
     assert "fraud" in found[0]
     assert set(found[1]) & {"love", "design", "new design", "love new"}
     assert found[2] == []  # a row explained by a rule gets no words
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_sample_weights_decide_between_answers_that_disagree(multilabel):
+    texts, labels = texts_and_labels(120)
+    disputed = ["the parcel is late again"] * 6
+    answers = ["urgent"] * 3 + ["routine"] * 3
+
+    def chance_of_urgent(weights_of_urgent, weights_of_routine):
+        weights = [1.0] * len(texts) + [weights_of_urgent] * 3 + [weights_of_routine] * 3
+        targets = labels + answers
+        model = TextClassifier(multilabel=multilabel).fit(
+            texts + disputed, [[t] for t in targets] if multilabel else targets, sample_weight=weights)
+        assert model.direct_
+        return model.predict_proba(["the parcel is late again"])[0][model.classes_.index("urgent")]
+
+    assert chance_of_urgent(1.0, 0.05) > 0.5 > chance_of_urgent(0.05, 1.0)

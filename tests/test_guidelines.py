@@ -159,3 +159,57 @@ def test_check_command_prints_the_errors_and_fails(tmp_path):
     assert result.exit_code == 1
     assert f"{bad}:18: controls.triage.labels[1].definitoin: unknown key" in result.output
     assert "Traceback" not in result.output
+
+
+def test_instructions_show_definitions_examples_edge_cases_flags_and_feedback():
+    from ls_context.guidelines.instructions import render
+
+    html = render(parse(MINIMAL))
+
+    assert "<h2>Triage</h2>" in html and "Guidelines version 2.1" in html
+    assert "<h4>Urgent</h4>" in html and "<p><b>Definition:</b> Someone must act today.</p>" in html
+    assert "<p><b>Why it matters:</b> Goes to the on-call lead.</p>" in html
+    assert "Don't label as Urgent</th>" in html
+    assert "<li>&ldquo;Third mail about my invoice&rdquo;<br><i>Annoying, not urgent.</i></li>" in html
+    assert "Polite but with a deadline</td>" in html and "<b>Urgent</b>: The deadline decides.</td>" in html
+    assert html.count("<table ") == 2  # Routine has no examples or edge cases, so no empty tables
+    assert all(f"<li><b>{reason}</b>" in html for reason in DEFAULT_FLAG_REASONS)
+    feedback = html[html.index("<h3>Your feedback</h3>"):]
+    assert "reference (gold) task" in feedback and "within seconds" in feedback and "Nobody else sees it" in feedback
+    assert "style=" not in html and "<script" not in html  # Label Studio strips both
+
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def test_instructions_escape_every_text_of_the_guidelines():
+    from ls_context.guidelines.instructions import render
+
+    text = f"""\
+project: '{EVIL}'
+version: '{EVIL}'
+controls:
+  triage:
+    labels:
+      - value: '{EVIL}'
+        definition: '{EVIL}'
+        why: '{EVIL}'
+        do: ['{EVIL}', {{image: 'x" onerror="alert(1)', explanation: '{EVIL}'}}]
+        dont: [{{text: '{EVIL}', explanation: '{EVIL}'}}]
+        edge_cases: [{{situation: '{EVIL}', label: '{EVIL}', why: '{EVIL}'}}]
+  second:
+    labels: [{{value: Other, definition: d}}]
+rules:
+  - {{id: '{EVIL}', control: triage, label: '{EVIL}', when: {{keywords: [x]}}, rationale: '{EVIL}'}}
+flag_reasons: [{{value: '{EVIL}', when: '{EVIL}'}}]
+"""
+    html = render(parse(text))
+
+    assert "<img src=x" not in html and 'onerror="alert(1)"' not in html
+    assert '<img src="x&#34; onerror=&#34;alert(1)" alt="example" height="160">' in html  # the image stays an image
+    escaped = EVIL.replace("<", "&lt;").replace(">", "&gt;")
+    for shown in (f"<h2>{escaped}</h2>", f"Guidelines version {escaped}", f"<h4>{escaped}</h4>", f"<b>Definition:</b> {escaped}",
+                  f"<b>Why it matters:</b> {escaped}", f"&ldquo;{escaped}&rdquo;", f"<br><i>{escaped}</i>", f"Don't label as {escaped}",
+                  f'width="50%">{escaped}</td>', f'width="50%"><b>{escaped}</b>: {escaped}</td>', "<h3>triage</h3>"):
+        assert shown in html, shown
+    assert html.count(f"<li><b>{escaped}</b>: {escaped}</li>") == 2  # the decision rule and the flag reason

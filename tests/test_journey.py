@@ -1,9 +1,11 @@
 """The whole journey on the support-triage example, in a real Label Studio and a real browser.
 
 A labeler sees hints, the pre-annotation with its rationale and the flag; answers a gold task
-wrongly and sees the feedback; flags a task with a reason. The lead runs the gate on the pilot of
-three simulated labelers (it fails because one of them confuses two classes) and opens the report,
-whose guideline-gap table names those two classes. Each step leaves a screenshot.
+wrongly and reads the verdict on their own feedback page; flags a task with a reason. The lead runs
+the gate on the pilot of three simulated labelers (it fails because one of them confuses two
+classes) and opens the report, whose guideline-gap table names those two classes and who confuses
+them. The server runs as the demo runs it: `ls-context serve` in a process of its own, configured by
+a config file. Each step leaves a screenshot.
 """
 
 import re
@@ -12,13 +14,16 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from harness.browser import open_task
+from harness.browser import open_task, side_by_side
 from test_ml_backend_label_studio import wait_for
-import ls_context.labelstudio.gateway as labelstudio
+from ls_context.checks.personal import personal_token
 from ls_context.cli import main
-from ls_context.demo.run import prepare, simulate_pilot, start_backend
-from ls_context.quality.export import data_key
+from ls_context.demo.local_studio import free_port
+from ls_context.demo.run import BackendProcess, demo_config, prepare, simulate_pilot
 from ls_context.demo.scenarios import scenario
+from ls_context.labelstudio import Gateway
+from ls_context.quality.export import data_key
+from ls_context.services import build
 from ls_context.store import Gold
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
@@ -26,25 +31,36 @@ TRIAGE = scenario("support-triage")
 URGENT, FRUSTRATED = TRIAGE.confusable
 
 
+def start_demo(chosen, label_studio, tmp_path, monkeypatch):
+    """The demo's own setup (`ls-context serve`, setup, tasks, gold, predictions) against the test's Label Studio.
+
+    Commands run in the test read the demo's configuration, as the demo tells its user to do.
+    """
+    config_file, config, secrets_env = demo_config(tmp_path, label_studio, free_port())
+    backend = BackendProcess(config_file, secrets_env, int(config.backend_url.rsplit(":", 1)[1]), tmp_path / "serve.log").start()
+    monkeypatch.setenv("LS_CONTEXT_CONFIG", str(config_file))
+    for name, value in secrets_env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        prepared = prepare(Gateway(label_studio.url, label_studio.account.token), chosen, build(config), backend.url,
+                           secrets_env["LS_CONTEXT_WEBHOOK_SECRET"])
+    except BaseException:
+        backend.stop()
+        raise
+    return prepared, backend
+
+
 @pytest.fixture
 def demo(ls, label_studio, tmp_path, monkeypatch):
-    """The demo's own setup (`ls-context serve`, setup, tasks, gold, predictions) against the test's Label Studio."""
-    from ls_context.demo.local_studio import free_port
-
-    backend = start_backend(tmp_path, free_port(), label_studio, TRIAGE)
-    client = labelstudio.connect(label_studio.url, label_studio.account.token)
-    prepared = prepare(client, TRIAGE, backend, tmp_path / "models")
-    monkeypatch.setenv("LABEL_STUDIO_URL", label_studio.url)
-    monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.account.token)
+    prepared, backend = start_demo(TRIAGE, label_studio, tmp_path, monkeypatch)
     yield prepared
-    backend.backend.close()
-    backend.shutdown()
+    backend.stop()
     ls.projects.delete(id=prepared.project_id)
 
 
 def test_labeler_and_lead_journey(demo, ls, page, label_studio, browser, tmp_path, screenshot):
-    tasks = labelstudio.project_tasks(demo.client, demo.project_id)
-    with demo.store.session() as session:
+    tasks = demo.studio.tasks(demo.project_id)
+    with demo.services.store.session() as session:
         gold_ids = set(session.scalars(select(Gold.task_id).where(Gold.project_id == demo.project_id)))
     assert len(gold_ids) == len(TRIAGE.gold())
     answers = TRIAGE.answers()
@@ -62,19 +78,28 @@ def test_labeler_and_lead_journey(demo, ls, page, label_studio, browser, tmp_pat
     page.wait_for_timeout(500)
     screenshot(page, "1-rationale-hint-flag", full_page=False)
 
-    # 2. A gold task answered wrongly in the browser; the feedback appears on it within seconds.
+    # 2. A gold task answered wrongly in the browser; the verdict appears on the labeler's own page within seconds.
     gold_task = next(t for t in tasks if t["id"] in gold_ids and answers[data_key(t["data"])] == URGENT)
     open_task(page, label_studio.url, demo.project_id, gold_task["id"])
     _choose_only(view, "General feedback")
     page.get_by_role("button", name="Submit").click()
-    wait_for(lambda: ls.tasks.get(id=gold_task["id"]).data.get("ls_feedback"), 10, "feedback on the gold task")
-    open_task(page, label_studio.url, demo.project_id, gold_task["id"])
-    feedback = view.get_by_text("Gold check FAILED.", exact=False)
-    feedback.wait_for(state="visible", timeout=15_000)
+    me = demo.studio.whoami().id
+    feedback_page = browser.new_page(viewport={"width": 560, "height": 700})
+    feedback_page.goto(f"{demo.backend_url}/feedback/{personal_token(demo.secret, me)}")
+    verdict = feedback_page.get_by_text("Gold check FAILED.", exact=False).first
+    verdict.wait_for(state="visible", timeout=15_000)  # the page reloads itself every few seconds
     explanation = next(g["explanation"] for g in TRIAGE.gold() if data_key(g["data"]) == data_key(gold_task["data"]))
-    assert f"Expected: {URGENT}; you gave: General feedback. This task: {explanation}" in feedback.inner_text()
-    page.wait_for_timeout(300)
-    screenshot(page, "2-gold-feedback", full_page=False)
+    assert f"Expected: {URGENT}; you gave: General feedback. This task: {explanation}" in verdict.inner_text()
+    right = screenshot(feedback_page, "2b-own-feedback-page", full_page=False)
+    feedback_page.close()
+    open_task(page, label_studio.url, demo.project_id, gold_task["id"])
+    page.wait_for_timeout(1000)
+    assert "Gold check" not in view.inner_text()  # nothing of it in Label Studio, where every labeler could read it
+    page.set_viewport_size({"width": 1000, "height": 700})
+    left = screenshot(page, "2a-label-studio-after-submit", full_page=False)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    side_by_side(browser, left, right, left.with_name(left.name.replace("2a-label-studio-after-submit", "2-gold-feedback")),
+                 ("In Label Studio: nothing about the gold task", "The labeler's own feedback page, seconds later"))
 
     # 3. A task flagged with a reason and a note; `ls-context flags` lists it under that reason.
     hard = [t for t in tasks if t["id"] not in gold_ids and data_key(t["data"]) in TRIAGE.hard_cases()]
@@ -88,15 +113,13 @@ def test_labeler_and_lead_journey(demo, ls, page, label_studio, browser, tmp_pat
     page.wait_for_timeout(300)
     screenshot(page, "3-flag-with-reason", full_page=False)
     page.get_by_role("button", name="Submit").click()
-    store_args = ["--db", demo.backend.backend.settings.store_url()]
-    listed = wait_for(lambda: _flags_output(demo.project_id, store_args, unsure["id"]), 10, "the flag in `ls-context flags`")
+    listed = wait_for(lambda: _flags_output(demo.project_id, unsure["id"]), 10, "the flag in `ls-context flags`")
     assert "Guideline unclear" in listed and "A question, but with a deadline tomorrow: routine or urgent?" in listed
 
     # 4. The pilot: three simulated labelers; the gate fails on the one who confuses two classes.
     verdict, report_path = simulate_pilot(demo, tmp_path)
     assert "gate: FAIL" in verdict
-    gate = CliRunner().invoke(main, ["gate", "--project", str(demo.project_id), "--gold", str(TRIAGE.gold_file),
-                                     "--guidelines", str(TRIAGE.guidelines)])
+    gate = CliRunner().invoke(main, ["gate", "--project", str(demo.project_id)])  # gold and thresholds from the store
     assert gate.exit_code == 1, gate.output
     accuracy_line = next(line for line in gate.output.splitlines() if "gold accuracy per labeler" in line)
     assert accuracy_line.startswith("FAIL") and "confuser@example.com" in accuracy_line
@@ -122,34 +145,29 @@ def _wait_for_prediction(ls, task_id: int) -> None:
     wait_for(lambda: ls.predictions.list(task=task_id), 30, f"a prediction on task {task_id}")
 
 
-def _flags_output(project_id: int, store_args: list[str], task_id: int) -> str | None:
-    result = CliRunner().invoke(main, ["flags", "--project", str(project_id), *store_args])
+def _flags_output(project_id: int, task_id: int) -> str | None:
+    result = CliRunner().invoke(main, ["flags", "--project", str(project_id)])
     return result.output if result.exit_code == 0 and re.search(rf"tasks: .*\b{task_id}\b", result.output) else None
 
 
 
 @pytest.mark.parametrize("name", ["lead-qualification", "claim-triage"])
-def test_the_other_scenarios_come_up_and_their_pilot_gate_names_the_confused_pair(name, ls, label_studio, tmp_path):
+def test_the_other_scenarios_come_up_and_their_pilot_gate_names_the_confused_pair(name, ls, label_studio, tmp_path, monkeypatch):
     """The demo's path for the two other examples, without the browser: set up, simulate, gate, report."""
-    from ls_context.demo.local_studio import free_port
-    from ls_context.quality.export import build
+    from ls_context.quality.export import build as build_dataset
     from ls_context.quality.metrics import compute
 
     chosen = scenario(name)
-    backend = start_backend(tmp_path, free_port(), label_studio, chosen)
-    client = labelstudio.connect(label_studio.url, label_studio.account.token)
+    prepared, backend = start_demo(chosen, label_studio, tmp_path, monkeypatch)
     try:
-        prepared = prepare(client, chosen, backend, tmp_path / "models")
         verdict, report_path = simulate_pilot(prepared, tmp_path)
 
         assert "gate: FAIL" in verdict and "below the bar: confuser@example.com" in verdict
-        metrics = compute(build(labelstudio.export_tasks(client, prepared.project_id), chosen.gold()))
+        metrics = compute(build_dataset(prepared.studio.export(prepared.project_id), chosen.gold()))
         top = next(gap for gap in metrics["guideline_gaps"] if gap["kind"] == "confused_pair")
         assert {top["expected"], top["given"]} == set(chosen.confusable)
+        assert max(top["by_labeler"], key=top["by_labeler"].get) == "confuser@example.com"
         assert report_path.exists()
     finally:
-        backend.backend.close()
-        backend.shutdown()
-        project = labelstudio.find_project(client, chosen.title)
-        if project is not None:
-            ls.projects.delete(id=project.id)
+        backend.stop()
+        ls.projects.delete(id=prepared.project_id)

@@ -288,3 +288,47 @@ def test_versions_and_metrics(client):
     assert client.get("/versions").json["projects"] == {"7": "ls-context-g1.0.0-r0"}
     metrics = client.get("/metrics").json
     assert (metrics["tasks"], metrics["predictions"], metrics["tasks_without_prediction"]) == (2, 1, 1)
+
+
+def test_a_gold_task_never_gets_its_answer_or_a_labelers_wrong_answer_back(app, client):
+    from ls_context.store import Gold
+
+    gold_text = "Pallet of printer toner arrived wet, please replace it"
+    expected = [{"from_name": "triage", "to_name": "text", "type": "choices", "value": {"choices": ["Frustrated but salvageable"]}}]
+    with backend(app).store.session() as session:
+        session.add(Gold(task_id=1404, project_id=7, result=expected, data={"text": gold_text}))
+    client.post("/webhook", json=annotation_event(404, gold_text, "Urgent intervention"))  # a wrong answer on gold task 1404
+    for number in range(3):
+        client.post("/webhook", json=annotation_event(number + 1, f"Printer toner arrived wet, number {number}", "General feedback"))
+    assert backend(app).settle()
+
+    body = predict_body(gold_text, gold_text)
+    body["tasks"][0]["id"] = 1404  # the gold task itself; the second is another task with the same text
+    on_gold, elsewhere = client.post("/predict", json=body).json["results"]
+
+    rationales = [item["value"]["text"][0] for prediction in (on_gold, elsewhere)
+                  for item in prediction["result"] if item["from_name"] == "ls_rationale"]
+    assert len(rationales) == 2 and not any(gold_text in r or "Closest gold" in r for r in rationales)
+    assert on_gold["score"] != elsewhere["score"]  # the gold task's prediction comes from the model that never saw its answer
+
+
+def test_the_model_without_gold_survives_a_restart(tmp_path):
+    from ls_context.store import Gold
+
+    settings = insecure_config(tmp_path, guidelines=GUIDELINES)
+    first = create_app(settings)
+    gold_text = "Pallet of printer toner arrived wet, please replace it"
+    expected = [{"from_name": "triage", "to_name": "text", "type": "choices", "value": {"choices": ["Frustrated but salvageable"]}}]
+    with backend(first).store.session() as session:
+        session.add(Gold(task_id=1404, project_id=7, result=expected, data={"text": gold_text}))
+    for number in range(3):
+        first.test_client().post("/webhook", json=annotation_event(number + 1, f"Toner arrived wet, number {number}", "General feedback"))
+    assert backend(first).settle()
+    body = predict_body(gold_text)
+    body["tasks"][0]["id"] = 1404
+    before = first.test_client().post("/predict", json=body).json
+
+    after = create_app(settings).test_client().post("/predict", json=body).json
+
+    assert after == before
+    assert backend(first).models.model("7").model.choices[0].gold_tasks_ == {1404}

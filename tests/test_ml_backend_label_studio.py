@@ -37,10 +37,17 @@ def wait_for(condition, timeout_s=20, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_connected_backend_stores_predictions_with_rationale_and_learns(ls, make_project, context_backend):
+def test_connected_backend_stores_predictions_with_rationale_and_learns(ls, make_project, context_backend, label_studio):
+    from harness.config import WEBHOOK_SECRET
+    from ls_context.intake.webhook import SECRET_HEADER
+    from ls_context.labelstudio import Gateway
+
     project = make_project(CONFIG, show_collab_predictions=True)
     ls.projects.import_tasks(id=project.id, request=[{"text": text} for text in TEXTS])
     ls.ml.create(url=context_backend.url, project=project.id, title="ls-context")
+    # The webhook Label Studio adds for the model server carries no secret: `ls-context setup` adds it, as here.
+    Gateway(label_studio.url, label_studio.account.token).ensure_webhook(
+        project.id, f"{context_backend.url}/webhook", {SECRET_HEADER: WEBHOOK_SECRET})
 
     retrieve_predictions(ls, project.id)
     stored = wait_for(lambda: (p := predictions_by_text(ls, project.id)) and p[TEXTS[0]] and p[TEXTS[1]] and p, what="predictions")
@@ -64,9 +71,9 @@ def test_connected_backend_stores_predictions_with_rationale_and_learns(ls, make
         ls.annotations.create(id=task_ids[0], result=[
             {"from_name": "triage", "to_name": "text", "type": "choices", "value": {"choices": ["Frustrated but salvageable"]}},
         ])
-    wait_for(lambda: context_backend.backend.projects.version(str(project.id)) != "ls-context-g1.0.0-r0", what="a refit")
+    wait_for(lambda: context_backend.backend.models.version(str(project.id)) != "ls-context-g1.0.0-r0", what="a refit")
     assert context_backend.backend.settle()
-    new_version = context_backend.backend.projects.version(str(project.id))
+    new_version = context_backend.backend.models.version(str(project.id))
 
     retrieve_predictions(ls, project.id)
     fresh = wait_for(

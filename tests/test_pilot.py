@@ -44,19 +44,22 @@ def test_bad_sizes_are_clear_errors():
 
 
 @pytest.mark.labelstudio
-def test_pilot_marks_a_stratified_batch_in_label_studio(ls, make_project, label_studio, tmp_path, monkeypatch):
+def test_pilot_marks_a_batch_stratified_by_the_models_suggestions(ls, make_project, label_studio, context_backend, tmp_path, monkeypatch):
     config = (ROOT / "label_configs" / "text-classification.xml").read_text()
     project = make_project(config)
     texts = [f"Someone placed orders I did not make, case {i}" for i in range(4)] + [f"How do I export report {i}?" for i in range(16)]
     gold_texts = [f"Gold message {i}: where is my invoice?" for i in range(5)]
     ls.projects.import_tasks(id=project.id, request=[{"text": t} for t in texts + gold_texts])
+    ls.ml.create(url=context_backend.url, project=project.id, title="ls-context")
+    ls.actions.create(id="retrieve_tasks_predictions", project=project.id, selected_items={"all": True, "excluded": []})
     (tmp_path / "gold.json").write_text(json.dumps([{"data": {"text": t}, "annotations": []} for t in gold_texts]))
     monkeypatch.setenv("LABEL_STUDIO_URL", label_studio.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.account.token)
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path / "cli"))
 
     result = CliRunner().invoke(main, [
         "pilot", "--project", str(project.id), "--size", "10", "--gold-ratio", "0.2", "--gold", str(tmp_path / "gold.json"),
-        "--guidelines", str(ROOT / "label_configs" / "text-classification.yaml"), "--name", "pilot-A",
+        "--name", "pilot-A",
     ])
 
     assert result.exit_code == 0, result.output

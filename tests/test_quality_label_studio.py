@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import ls_context.labelstudio.gateway as labelstudio
+from ls_context.labelstudio import Gateway
 from ls_context.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ def choice(label):
 
 
 @pytest.fixture
-def labeled_project(ls, make_project, tmp_path):
+def labeled_project(ls, make_project, label_studio, tmp_path):
     """Two careful labelers and one who labels 'Frustrated but salvageable' as 'Routine question'."""
     project = make_project(CONFIG)
     texts = list(MESSAGES)
@@ -46,7 +46,7 @@ def labeled_project(ls, make_project, tmp_path):
         ls.annotations.create(id=task_id, result=[choice(SWAP.get(truth, truth))], completed_by=people["cleo"], lead_time=8.0)
     gold = [{"data": {"text": t}, "annotations": [{"result": [choice(MESSAGES[t])]}]} for t in texts]
     (tmp_path / "gold.json").write_text(json.dumps(gold))
-    export = labelstudio.export_tasks(ls, project.id)
+    export = Gateway(label_studio.url, label_studio.account.token).export(project.id)
     (tmp_path / "export.json").write_text(json.dumps(export))
     return project, tmp_path
 

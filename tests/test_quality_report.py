@@ -14,19 +14,27 @@ from ls_context.quality.synthetic import confusion, simulated_export
 LABELS = ["Urgent", "Frustrated", "Routine", "Feedback"]
 
 
-@pytest.fixture(scope="module")
-def pilot(tmp_path_factory):
-    """A careful labeler, a hasty one, and one who labels Frustrated as Routine."""
-    labelers = {
-        "careful@example.com": confusion(4, 0.97),
-        "hasty@example.com": confusion(4, 0.8),
-        "confuser@example.com": confusion(4, 0.97, swap=(1, 2), swap_rate=0.9),
-    }
+def write_pilot(folder, labelers):
     export, gold, _ = simulated_export(300, labelers, LABELS, per_task=3, gold_tasks=40, control="triage", seed=5, flag_rate=0.05)
-    folder = tmp_path_factory.mktemp("pilot")
     (folder / "export.json").write_text(json.dumps(export))
     (folder / "gold.json").write_text(json.dumps(gold))
     return folder
+
+
+@pytest.fixture(scope="module")
+def pilot(tmp_path_factory):
+    """A careful labeler, a hasty one, and one who labels Frustrated as Routine."""
+    return write_pilot(tmp_path_factory.mktemp("pilot"), {
+        "careful@example.com": confusion(4, 0.97),
+        "hasty@example.com": confusion(4, 0.8),
+        "confuser@example.com": confusion(4, 0.97, swap=(1, 2), swap_rate=0.9),
+    })
+
+
+@pytest.fixture(scope="module")
+def pilot_without_confuser(tmp_path_factory):
+    """A careful labeler and a hasty one whose errors are spread over every label."""
+    return write_pilot(tmp_path_factory.mktemp("pilot"), {"careful@example.com": confusion(4, 0.97), "hasty@example.com": confusion(4, 0.8)})
 
 
 def run(*args):
@@ -68,6 +76,53 @@ def test_html_report_is_self_contained_with_plots(pilot):
     assert "<td>Frustrated</td><td>Routine</td>" in html
 
 
+def test_the_confused_pairs_table_names_who_makes_each_confusion(pilot):
+    run("report", "--export", pilot / "export.json", "--gold", pilot / "gold.json",
+        "--out", pilot / "report.html", "--json", pilot / "metrics.json")
+
+    metrics = json.loads((pilot / "metrics.json").read_text())
+    pair = next(g for g in metrics["guideline_gaps"] if g["kind"] == "confused_pair")
+    assert sum(pair["by_labeler"].values()) == pair["count"]
+    # The confuser swaps 90% of Frustrated; the others err at random, so most of this pair is theirs.
+    assert max(pair["by_labeler"], key=pair["by_labeler"].get) == "confuser@example.com"
+    row = f"<td>Frustrated</td><td>Routine</td><td>{pair['count']}</td><td>confuser@example.com ({pair['by_labeler']['confuser@example.com']})"
+    assert row in (pilot / "report.html").read_text()
+
+
+EVIL = "<img src=x onerror=alert(1)>"
+ESCAPED = "&lt;img src=x onerror=alert(1)&gt;"
+
+
+def test_text_from_the_export_is_escaped_in_the_report(tmp_path):
+    """A labeler name, a label, a task id, a control name, a rule id and a flag reason that hold HTML stay text."""
+    def answer(label, flag=""):
+        result = [{"from_name": EVIL, "to_name": "text", "type": "choices", "value": {"choices": [label]}}]
+        if flag:
+            result.append({"from_name": "ls_flag", "to_name": "text", "type": "choices", "value": {"choices": [flag]}})
+        return result
+
+    prediction = {"result": [{**answer("Routine")[0], "ls_rules": [EVIL]}]}
+    export = [{"id": EVIL if t == 0 else t, "data": {"text": f"m{t}"}, "predictions": [prediction], "annotations": [
+        {"completed_by": {"email": EVIL}, "result": answer(EVIL, flag=EVIL), "created_at": "2026-11-02T10:00:00Z"},
+        {"completed_by": {"email": "careful@example.com"}, "result": answer("Routine"), "created_at": "2026-11-02T10:00:00Z"},
+    ]} for t in range(4)]
+    gold = [{"id": task["id"], "annotations": [{"result": answer("Routine")}]} for task in export]
+    (tmp_path / "export.json").write_text(json.dumps(export))
+    (tmp_path / "gold.json").write_text(json.dumps(gold))
+
+    result = run("report", "--export", tmp_path / "export.json", "--gold", tmp_path / "gold.json",
+                 "--out", tmp_path / "report.html", "--json", tmp_path / "metrics.json")
+
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "report.html").read_text()
+    gaps = json.loads((tmp_path / "metrics.json").read_text())["guideline_gaps"]
+    assert {g["kind"] for g in gaps} >= {"confused_pair", "overridden_rule", "flagged_label"}  # every table is drawn
+    assert "<img" not in html
+    assert f"<td>{ESCAPED}</td>" in html  # the labeler, the label, the control, the rule id, the flag's label
+    assert f"<td>{ESCAPED}, 1, 2, 3</td>" in html  # the example tasks, the first of which has that id
+    assert f"{ESCAPED} (4)" in html  # the flag reason, and who made the confusion
+
+
 def test_gate_fails_on_the_confusing_labeler_and_names_the_confusion(pilot):
     result = run("gate", "--export", pilot / "export.json", "--gold", pilot / "gold.json",
                  "--min-accuracy", "0.85", "--min-gold-per-labeler", "20", "--max-flag-rate", "0.1", "--min-alpha", "0.3")
@@ -80,11 +135,22 @@ def test_gate_fails_on_the_confusing_labeler_and_names_the_confusion(pilot):
     assert result.output.strip().endswith("gate: FAIL")
 
 
-def test_gate_passes_when_every_criterion_holds(pilot):
+def test_gate_passes_when_every_criterion_holds(pilot_without_confuser):
+    pilot = pilot_without_confuser
     result = run("gate", "--export", pilot / "export.json", "--gold", pilot / "gold.json", "--min-accuracy", "0.5", "--min-gold-per-labeler", "20")
 
     assert result.exit_code == 0, result.output
+    assert "PASS  gold recall per labeler and label" in result.output
     assert result.output.strip().endswith("gate: PASS")
+
+
+def test_gate_fails_a_labeler_who_turns_one_label_into_another_even_at_a_low_bar(pilot):
+    result = run("gate", "--export", pilot / "export.json", "--gold", pilot / "gold.json", "--min-accuracy", "0.5", "--min-gold-per-labeler", "20")
+
+    assert result.exit_code == 1, result.output
+    assert "PASS  gold accuracy per labeler" in result.output  # pooled over every label, the confuser passes
+    assert "FAIL  gold recall per labeler and label" in result.output
+    assert re.search(r"ALERT confuser@example\.com: Frustrated -> Routine on \d+ of \d+ gold \(recall \d+%, 95% interval \d+%-\d+%\)", result.output)
 
 
 def test_gate_reads_thresholds_from_the_guidelines(pilot, tmp_path):

@@ -10,13 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from ls_context.errors import LSContextError
 from ls_context.intake.webhook import SECRET_HEADER
 from ls_context.writeback.jobs import LEARNED_CHANNEL
 from ls_context.store import Annotation, Check, Event, Gold, Store
-from ml_backend import Settings, create_app
+from harness.config import config_for
+from ls_context.config import Config
+from ml_backend import create_app
 from test_intake import SECRET, event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +46,7 @@ def make_app():
     made = []
 
     def make():
-        made.append(create_app(Settings.from_env()))
+        made.append(create_app(Config.resolve()))
         return made[-1]
 
     yield make
@@ -87,7 +90,7 @@ def test_the_web_process_records_and_enqueues_and_a_worker_process_checks_gold(r
     assert answer.status_code == 201
     assert count(backend.store, Event, Event.status == "pending") == 1  # recorded, not processed here
     assert backend.worker._thread is None  # no processing thread in the web process
-    assert backend.events.queue.count == 1
+    assert backend.services.queue.queue.count == 1
 
     worker = run_worker_process()
 
@@ -110,7 +113,7 @@ def test_a_duplicate_delivery_enqueues_nothing_more_and_two_workers_share_the_wo
     duplicate = client.post("/webhook", json=event(annotation_id=1), headers={SECRET_HEADER: SECRET})
     assert duplicate.status_code == 200
     store = app.extensions["ls_context"].store
-    assert app.extensions["ls_context"].events.queue.count == 20
+    assert app.extensions["ls_context"].services.queue.queue.count == 20
 
     workers = [subprocess.Popen([sys.executable, "-m", "ls_context", "worker", "--burst"], env=os.environ.copy(),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
@@ -124,7 +127,7 @@ def test_a_duplicate_delivery_enqueues_nothing_more_and_two_workers_share_the_wo
 def test_events_recorded_while_redis_is_down_are_kept_and_processed_by_the_next_worker(redis, environment, make_app, monkeypatch):
     app = make_app()
     backend = app.extensions["ls_context"]
-    monkeypatch.setattr(backend.events.queue, "connection", _unreachable())
+    monkeypatch.setattr(backend.services.queue.queue, "connection", _unreachable())
 
     answer = app.test_client().post("/webhook", json=event(), headers={SECRET_HEADER: SECRET})
 
@@ -137,9 +140,10 @@ def test_events_recorded_while_redis_is_down_are_kept_and_processed_by_the_next_
 
 def test_an_unreachable_redis_is_a_clear_error_at_start(tmp_path, monkeypatch):
     with pytest.raises(LSContextError, match=r"cannot reach Redis \(127.0.0.1:1/0\)"):
-        create_app(Settings(model_dir=tmp_path, redis_url="redis://:secret-pass@127.0.0.1:1/0"))
+        create_app(config_for(tmp_path, redis_url="redis://:secret-pass@127.0.0.1:1/0"))
     monkeypatch.setenv("MODEL_DIR", str(tmp_path))
-    worker = run_worker_process("--redis-url", "redis://:secret-pass@127.0.0.1:1/0")
+    monkeypatch.setenv("LS_CONTEXT_REDIS_URL", "redis://:secret-pass@127.0.0.1:1/0")
+    worker = run_worker_process()
     assert worker.returncode == 1
     assert "cannot reach Redis" in worker.stderr and "secret-pass" not in worker.stderr + worker.stdout
 
@@ -160,37 +164,43 @@ def _next_message(pubsub, timeout_s=5.0):
 
 
 @pytest.mark.labelstudio
-def test_with_a_worker_process_feedback_reaches_the_real_label_studio(redis, tmp_path, monkeypatch, ls, make_project, label_studio):
-    """The production shape: the server records and enqueues, `ls-context worker` checks gold and writes back."""
-    import ls_context.labelstudio.gateway as labelstudio
+def test_with_a_worker_process_feedback_and_flags_come_from_the_worker(redis, tmp_path, monkeypatch, ls, make_project, label_studio):
+    """The production shape: the server records and enqueues; `ls-context worker` checks gold and writes flags back."""
     from ls_context.checks.gold import import_gold
+    from ls_context.checks.personal import personal_token
     from ls_context.demo.local_studio import free_port
+    from ls_context.labelstudio import Gateway
+    from ls_context.labelstudio.setup import Backend, setup_project
     from ml_backend.serve import start_in_thread
-    from ls_context.labelstudio.setup import setup_project
-    from test_feedback_label_studio import CONFIG, GOLD, choice, task_by_text, wait_for
+    from test_feedback_label_studio import CONFIG, GOLD, choice, flag, task_by_text, wait_for
 
     environment = {
         "MODEL_DIR": str(tmp_path / "models"), "LS_CONTEXT_REDIS_URL": REDIS_URL, "LS_CONTEXT_WEBHOOK_SECRET": SECRET,
-        "LS_CONTEXT_GUIDELINES": str(ROOT / "label_configs" / "text-classification.yaml"),
         "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.account.token,
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    server = start_in_thread("127.0.0.1", free_port())
-    backend = server.app.extensions["ls_context"]
+    server = start_in_thread("127.0.0.1", free_port(), Config.resolve())
+    backend = server.backend
     worker = subprocess.Popen([sys.executable, "-m", "ls_context", "worker"], env=os.environ.copy(),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         project = make_project(CONFIG)
-        client = labelstudio.connect(label_studio.url, label_studio.account.token)
-        setup_project(client, project.id, environment["LS_CONTEXT_GUIDELINES"], f"http://127.0.0.1:{server.server_port}", SECRET)
-        import_gold(client, backend.store, project.id, GOLD)
+        studio = Gateway(label_studio.url, label_studio.account.token)
+        setup_project(studio, backend.services.guidelines, project.id, str(ROOT / "label_configs" / "text-classification.yaml"),
+                      Backend(server.url, SECRET))
+        import_gold(studio, backend.store, project.id, GOLD)
         task = task_by_text(ls, project.id, GOLD[0]["data"]["text"])
+        [other] = ls.projects.import_tasks(id=project.id, request=[{"text": "Hola"}], return_task_ids=True).task_ids
 
-        ls.annotations.create(id=task.id, result=[choice("Routine question")])
-        feedback, seconds = wait_for(lambda: ls.tasks.get(id=task.id).data.get("ls_feedback"), 10, "feedback written by the worker")
+        annotation = ls.annotations.create(id=task.id, result=[choice("Routine question")])
+        ls.annotations.create(id=other, result=[choice("Routine question"), *flag("Unsure")])
 
-        assert feedback.startswith("Gold check FAILED.") and seconds < 10
+        page = f"{server.url}/feedback/{personal_token(SECRET, annotation.completed_by)}"
+        text, seconds = wait_for(lambda: "Gold check FAILED" in requests.get(page, timeout=5).text and requests.get(page, timeout=5).text,
+                                 10, "the verdict on the labeler's page")
+        assert "Expected: Urgent intervention; you gave: Routine question." in text and seconds < 10
+        wait_for(lambda: (ls.tasks.get(id=other).meta or {}).get("ls_flag") == "Unsure", 10, "the flag written by the worker")
         assert backend.worker._thread is None  # the server itself processed nothing
     finally:
         worker.terminate()

@@ -87,7 +87,7 @@ def test_simulated_labelers_differ_as_described():
 
 
 def test_the_demo_offers_every_scenario():
-    from ls_context.cli import demo
+    from ls_context.cli.demo import demo
 
     option = next(param for param in demo.params if param.name == "scenario")
     assert set(option.type.choices) == set(SCENARIOS) and option.default == "support-triage"

@@ -83,8 +83,8 @@ class Processor:
         if known is not None and (known.updated_at or "") > (annotation.get("updated_at") or ""):
             return set()  # an older version arriving late
         labeler_id = labeler_of(annotation)
-        if labeler_id is not None and session.get(Labeler, labeler_id) is None:
-            session.add(Labeler(id=labeler_id, email=_email(annotation)))
+        if labeler_id is not None:
+            remember_labeler(session, labeler_id, _email(annotation))
         session.merge(TaskData(task_id=task["id"], project_id=project_id, data=task.get("data") or {}))
         session.merge(Annotation(
             id=annotation["id"], project_id=project_id, task_id=task["id"], labeler_id=labeler_id,
@@ -166,6 +166,15 @@ def first_label(result: list[dict]) -> str:
                 if value.get(key):
                     return ", ".join("/".join(v) if isinstance(v, list) else str(v) for v in value[key])
     return ""
+
+
+def remember_labeler(session, labeler_id: int, email: str) -> None:
+    """Record a labeler; an email learned later (webhooks carry only the id) fills the empty one."""
+    known = session.get(Labeler, labeler_id)
+    if known is None:
+        session.add(Labeler(id=labeler_id, email=email))
+    elif email and known.email != email:
+        known.email = email
 
 
 def labeler_of(annotation: dict) -> int | None:

@@ -90,11 +90,9 @@ def pilot(context, project, size, gold_ratio, gold_file, name, seed) -> None:
 
     services = build(context.config())
     studio = services.studio()
-    exported = studio.export(project)
-    tasks = [{"id": t["id"], "data": t.get("data") or {}, "meta": t.get("meta") or {},
-              "is_labeled": bool(t.get("is_labeled") or t.get("annotations"))} for t in exported]
+    tasks = studio.tasks(project, predictions=True)
     gold_ids = gold_task_ids(tasks, read_json(gold_file, "gold file") if gold_file else []) | stored_gold(services.store, project)
-    strata = strata_from_predictions(exported)
+    strata = strata_from_predictions(tasks)
     chosen = choose(tasks, size, gold_ids, gold_ratio, strata, seed)
     studio.mark_tasks(chosen, **{PILOT_KEY: name})
     n_gold = sum(task["id"] in gold_ids for task in chosen)
@@ -136,7 +134,18 @@ def labelers(context, project) -> None:
         raise LSContextError("set backend_url (LS_CONTEXT_BACKEND_URL): the links point to the server labelers open")
     services = build(resolved)
     summary = gold_summary(services.store, project)
-    for user in services.studio().users():
+    users = services.studio().users()
+    remember_emails(services.store, users)
+    for user in users:
         right, total = summary.get(user.id, (0, 0))
         gold = f"{right}/{total} gold passed" if total else "no gold answers yet"
         click.echo(f"{user.email:<32} {gold:<22} {feedback_link(resolved.backend_url, resolved.webhook_secret, user.id)}")
+
+
+def remember_emails(store, users) -> None:
+    """Webhooks name a labeler by id only: the lead's pages show emails once a command has seen them."""
+    from ls_context.checks.processor import remember_labeler
+
+    with store.session() as session:
+        for user in users:
+            remember_labeler(session, user.id, user.email or "")

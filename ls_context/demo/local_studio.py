@@ -41,8 +41,8 @@ def find_label_studio(venv: str | os.PathLike | None = None) -> Path:
     exe = venv_dir(venv) / "bin" / "label-studio"
     if not exe.exists():
         raise NotReady(
-            f"Label Studio {LABEL_STUDIO_VERSION} not found at {exe}: run `ls-context demo --install` "
-            f"(about 2 minutes and 1 GB, into {venv_dir(venv)}), or point {VENV_ENV_VAR} at a venv that has it"
+            f"Label Studio {LABEL_STUDIO_VERSION} not found at {exe}: `ls-context demo` installs it there on its "
+            f"first run (about 2 minutes and 1 GB), or point {VENV_ENV_VAR} at a venv that has it"
         )
     return exe
 
@@ -147,6 +147,15 @@ class LocalLabelStudio:
             )
         if done.returncode != 0:
             raise NotReady(f"`label-studio init` failed (exit {done.returncode}); log: {self.log_path}\n{self.log_tail()}")
+
+    def set_password(self, email: str, password: str) -> None:
+        """Give a user a password they can log in with (users created through the API have none)."""
+        done = subprocess.run(
+            [str(find_label_studio(self.venv)), "reset_password", "--username", email, "--password", password],
+            env=self.environment(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+        )
+        if done.returncode != 0 or "not found" in done.stdout:
+            raise NotReady(f"`label-studio reset_password` for {email} failed: {done.stdout[-500:]}{done.stderr[-500:]}")
 
     def start(self, timeout: float = 180) -> "LocalLabelStudio":
         """Start the server and wait until it answers /health."""

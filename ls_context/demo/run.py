@@ -52,6 +52,7 @@ class Demo:
     scenario: Scenario
     services: Services
     backend_url: str
+    secret: str  # the webhook secret, which also signs the labelers' personal links
 
 
 class BackendProcess:
@@ -214,7 +215,7 @@ def prepare(studio: Gateway, scenario: Scenario, services: Services, backend_url
         echo(f"setup: warning: {warning}")
     studio.retrieve_predictions(project.id)
     echo("pre-annotations retrieved for every task")
-    return Demo(studio, project.id, scenario, services, backend_url)
+    return Demo(studio, project.id, scenario, services, backend_url, secret)
 
 
 def simulate_pilot(demo: Demo, out_dir: Path, echo=lambda line: None) -> tuple[str, Path]:

@@ -86,11 +86,15 @@ class Gateway:
 
     # -- tasks ----------------------------------------------------------------------------------
 
-    def tasks(self, project_id: int) -> list[dict]:
-        """Every task of a project as plain dicts (id, data, meta, is_labeled)."""
+    def tasks(self, project_id: int, predictions: bool = False) -> list[dict]:
+        """Every task of a project as plain dicts (id, data, meta, is_labeled, and its predictions if asked)."""
         tasks = self.call(f"list the tasks of project {project_id}",
                           lambda: list(self.client.tasks.list(project=project_id, fields="all")))
-        return [{"id": t.id, "data": t.data or {}, "meta": t.meta or {}, "is_labeled": bool(t.is_labeled)} for t in tasks]
+        found = [{"id": t.id, "data": t.data or {}, "meta": t.meta or {}, "is_labeled": bool(t.is_labeled)} for t in tasks]
+        if predictions:
+            for row, task in zip(found, tasks):
+                row["predictions"] = [{"result": p.result, "model_version": p.model_version} for p in task.predictions or []]
+        return found
 
     def export(self, project_id: int) -> list[dict]:
         """Every task with its annotations and predictions, as Label Studio's JSON export; labelers named by email."""

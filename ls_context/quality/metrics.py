@@ -25,7 +25,8 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
 
 
 def compute(dataset: Dataset) -> dict:
-    checks = defaultdict(lambda: {"gold": [0, 0], "consensus": [0, 0], "weeks": defaultdict(lambda: [0, 0])})
+    """Every metric the report and the gate read, from one pass over each control."""
+    checks = defaultdict(lambda: {"gold": [0, 0], "consensus": [0, 0], "weeks": defaultdict(lambda: [0, 0]), "per_label": {}})
     week_of = {(t, w): week for t, w, _, _, _, week in dataset.annotations}
     agreement, consensus, confusions, gaps = {}, defaultdict(dict), {}, []
     for control in dataset.controls.values():
@@ -34,6 +35,10 @@ def compute(dataset: Dataset) -> dict:
         result = _control(dataset, control, checks, week_of)
         agreement[control.name] = result["agreement"]
         confusions[control.name] = result["confusions"]
+        for w, name in enumerate(dataset.labelers):
+            table = result["confusions"]["by_labeler_vs_gold"].get(name)
+            if table:
+                checks[w]["per_label"][control.name] = per_label_recall(table, result["confusions"]["labels"])
         for task, answer in result["consensus"].items():
             consensus[str(dataset.task_ids[task])][control.name] = answer
         gaps.extend(result["gaps"])
@@ -101,7 +106,7 @@ def _control(dataset: Dataset, control: ControlLabels, checks, week_of) -> dict:
             dataset.labelers[w]: [[round(float(p), 4) for p in row] for row in truth.errors_[w]] for w in np.unique(labelers)
         },
     }
-    gaps = _confused_pairs(control, gold, tasks, labels, has_gold, dataset) + _overridden_rules(control, tasks, labels, dataset)
+    gaps = _confused_pairs(control, gold, tasks, labelers, labels, has_gold, dataset) + _overridden_rules(control, tasks, labels, dataset)
     gaps += [
         {"kind": "low_consensus", "control": control.name, "task": dataset.task_ids[t], "confidence": consensus[int(t)]["confidence"]}
         for t in answered[np.argsort(confidence)][:10] if consensus[int(t)]["confidence"] < LOW_CONFIDENCE
@@ -116,17 +121,39 @@ def _confusion(expected: np.ndarray, given: np.ndarray, n_labels: int) -> list[l
     return table.tolist()
 
 
-def _confused_pairs(control, gold, tasks, labels, has_gold, dataset) -> list[dict]:
-    """Label pairs labelers mix up on gold, most frequent first, with example tasks."""
-    pairs: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for t, expected, given in zip(tasks[has_gold], gold[tasks][has_gold], labels[has_gold]):
+def per_label_recall(table: list[list[int]], labels: list[str]) -> dict:
+    """Per gold label one labeler met: how often they gave it back (recall), its interval, what the misses became.
+
+    `table` is the labeler's confusion against gold (rows: gold label, columns: given label).
+    A pooled accuracy hides a labeler who turns one label into another; this does not.
+    """
+    recall = {}
+    for expected, row in enumerate(table):
+        gold_n = sum(row)
+        if not gold_n:
+            continue
+        right = row[expected]
+        low, high = wilson_interval(right, gold_n)
+        misses = sorted(((count, given) for given, count in enumerate(row) if given != expected and count), key=lambda miss: -miss[0])
+        recall[labels[expected]] = {
+            "gold_n": gold_n, "right": right, "recall": _num(right / gold_n), "ci_low": _num(low), "ci_high": _num(high),
+            "became": {labels[given]: count for count, given in misses},
+        }
+    return recall
+
+
+def _confused_pairs(control, gold, tasks, labelers, labels, has_gold, dataset) -> list[dict]:
+    """Label pairs labelers mix up on gold, most frequent first, with example tasks and who mixes them up."""
+    pairs: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    for t, w, expected, given in zip(tasks[has_gold], labelers[has_gold], gold[tasks][has_gold], labels[has_gold]):
         if expected != given:
-            pairs[(int(expected), int(given))].append(int(t))
+            pairs[(int(expected), int(given))].append((int(t), int(w)))
     ranked = sorted(pairs.items(), key=lambda item: -len(item[1]))[:10]
     return [{
         "kind": "confused_pair", "control": control.name, "expected": str(control.values[expected]),
         "given": str(control.values[given]), "count": len(found),
-        "example_tasks": [dataset.task_ids[t] for t in sorted(set(found))[:5]],
+        "example_tasks": [dataset.task_ids[t] for t in sorted({t for t, _ in found})[:5]],
+        "by_labeler": {dataset.labelers[w]: count for w, count in Counter(w for _, w in found).most_common()},
     } for (expected, given), found in ranked]
 
 
@@ -186,6 +213,7 @@ def _annotators(dataset: Dataset, checks) -> dict:
             "annotations": record["annotations"],
             "median_lead_time": _num(float(np.median(record["lead_times"]))) if record["lead_times"] else None,
             "trend": {week: _num(right / n) for week, (right, n) in sorted(checks[w]["weeks"].items())},
+            "per_label": checks[w]["per_label"],  # control -> gold label -> recall; see per_label_recall
         }
     return annotators
 

@@ -42,3 +42,23 @@ def open_task(page, base_url: str, project_id: int, task_id: int) -> None:
     """Open one task in the labeling view and wait until the editor has drawn it."""
     page.goto(f"{base_url}/projects/{project_id}/data?task={task_id}")
     page.wait_for_selector(".lsf-main-view", timeout=60_000)
+
+
+def side_by_side(browser, left: Path, right: Path, out: Path, captions: tuple[str, str]) -> Path:
+    """One picture of two screenshots next to each other, with a caption over each (for the README)."""
+    html = out.with_suffix(".html")
+    cells = "".join(
+        f"<figure><figcaption>{caption}</figcaption><img src='{image.name}'></figure>" for image, caption in zip((left, right), captions)
+    )
+    html.write_text(
+        "<!doctype html><meta charset='utf-8'><style>body{margin:0;display:flex;gap:12px;background:#eee;"
+        "font-family:system-ui,sans-serif}figure{margin:8px}figcaption{font-weight:600;margin:4px 0}"
+        "img{border:1px solid #bbb;display:block}</style>" + cells
+    )
+    page = browser.new_page(viewport={"width": 800, "height": 600})
+    page.goto(html.as_uri())
+    page.wait_for_load_state("load")
+    page.screenshot(path=str(out), full_page=True)
+    page.close()
+    html.unlink()
+    return out
