@@ -11,7 +11,7 @@ records and enqueues, and one `ls-context worker` process (RQ) processes: the ta
 how long that worker needed, after the last answer, to finish processing every event.
 
 With --end-to-end it also starts a real Label Studio (from .ls-venv) and times, for wrong answers
-on gold tasks submitted through the API, how long until the feedback is readable on the task.
+on gold tasks submitted through the API, how long until the verdict is on the labeler's own page.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/14"
+SECRET = "bench-webhook-secret"
 BARE_APP = '''
 from flask import Flask, jsonify
 app = Flask("bare")
@@ -53,6 +54,9 @@ def free_port() -> int:
 
 def start(app: str, env: dict, cwd: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    if app.startswith("ml_backend"):  # gunicorn's workers only check the schema: create it first, as in production
+        subprocess.run([sys.executable, "-m", "ls_context", "db", "upgrade"], cwd=cwd, env={**os.environ, **env},
+                       check=True, stdout=subprocess.DEVNULL)
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", "gthread",
          "--threads", "4", "--log-level", "warning", app], cwd=cwd, env={**os.environ, **env},
@@ -78,10 +82,10 @@ def wait_until_processed(env: dict, timeout_s: float = 300) -> float:
     """Seconds until no event waits in the store (the worker has caught up)."""
     from sqlalchemy import func, select
 
+    from ls_context.config import Config
     from ls_context.store import Event, Store
-    from ml_backend.settings import Settings
 
-    store = Store(Settings.from_env({**os.environ, **env}).store_url())
+    store = Store(Config.resolve(environ={**os.environ, **env}).store_url())
     began = time.perf_counter()
     while time.perf_counter() - began < timeout_s:
         with store.session() as session:
@@ -115,7 +119,8 @@ def load(url: str, rate: float, seconds: float, threads: int = 8) -> tuple[list[
                 time.sleep(delay)
             began = time.perf_counter()
             try:
-                ok = session.post(f"{url}/webhook", json=event(offset + number), timeout=5).status_code < 300
+                ok = session.post(f"{url}/webhook", json=event(offset + number), timeout=5,
+                                  headers={"X-LS-Context-Secret": SECRET}).status_code < 300
             except requests.RequestException:
                 ok = False
             with lock:
@@ -146,8 +151,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         (folder / "bare_app.py").write_text(BARE_APP)
-        sqlite = {"MODEL_DIR": str(folder / "models")}
-        postgres = {"MODEL_DIR": str(folder / "models-pg"), "LS_CONTEXT_DB": POSTGRES}
+        quiet = {"LS_CONTEXT_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING"}
+        sqlite = {"MODEL_DIR": str(folder / "models"), **quiet}
+        postgres = {"MODEL_DIR": str(folder / "models-pg"), "LS_CONTEXT_DB": POSTGRES, **quiet}
         servers = {
             "bare Flask, answers 200": ("bare_app:app", {}, folder),
             "ls-context, SQLite (WAL, synchronous=FULL)": ("ml_backend.wsgi:app", sqlite, ROOT),
@@ -177,39 +183,44 @@ def main() -> None:
 
 
 def end_to_end(annotations: int = 10) -> None:
-    """Wrong answers on gold tasks through Label Studio's API; seconds until each task shows its feedback."""
+    """Wrong answers on gold tasks through Label Studio's API; seconds until each verdict is on the labeler's page."""
     sys.path.insert(0, str(ROOT))
-    import ls_context.labelstudio.gateway as labelstudio
-    from ls_context.demo.run import start_backend
     from ls_context.checks.gold import import_gold
-    from ls_context.demo.local_studio import free_port, from_template, template_cache
+    from ls_context.checks.personal import personal_token
+    from ls_context.config import Config
+    from ls_context.demo.local_studio import free_port as loopback_port, from_template, template_cache
     from ls_context.demo.scenarios import scenario
-    from ls_context.labelstudio.setup import setup_project
+    from ls_context.labelstudio import Gateway
+    from ls_context.labelstudio.setup import Backend, setup_project
+    from ml_backend.serve import start_in_thread
 
     triage = scenario("support-triage")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         studio = from_template(template_cache(), folder / "label-studio")
         with studio:
-            backend = start_backend(folder, free_port(), studio, triage)
-            client = labelstudio.connect(studio.url, studio.account.token)
-            project = client.projects.create(title="end to end", label_config=triage.label_config.read_text())
-            setup_project(client, project.id, str(triage.guidelines), backend.url, backend.backend.settings.webhook_secret)
+            config = Config(model_dir=folder / "models", webhook_secret=SECRET, label_studio_url=studio.url,
+                            label_studio_api_key=studio.account.token, worker_interval=0.2)
+            server = start_in_thread("127.0.0.1", loopback_port(), config)
+            gateway = Gateway(studio.url, studio.account.token)
+            project = gateway.create_project("end to end", triage.label_config.read_text())
+            setup_project(gateway, server.backend.services.guidelines, project.id, str(triage.guidelines), Backend(server.url, SECRET))
             gold = triage.gold()[:annotations]
-            import_gold(client, backend.backend.store, project.id, gold)
+            import_gold(gateway, server.backend.store, project.id, gold)
+            page = f"{server.url}/feedback/{personal_token(SECRET, gateway.whoami().id)}"
             seconds = []
-            for task in labelstudio.project_tasks(client, project.id):
+            for number, task in enumerate(gateway.tasks(project.id), start=1):
                 expected = next(g for g in gold if g["data"] == task["data"])["annotations"][0]["result"][0]["value"]["choices"][0]
                 wrong = next(label for label in triage.labels() if label != expected)
                 began = time.perf_counter()
-                labelstudio.create_annotation(client, task["id"], [{"from_name": "triage", "to_name": "text", "type": "choices",
-                                                                    "value": {"choices": [wrong]}}], user_id=1)
-                while not client.tasks.get(id=task["id"]).data.get("ls_feedback"):
+                gateway.annotate(task["id"], [{"from_name": "triage", "to_name": "text", "type": "choices",
+                                               "value": {"choices": [wrong]}}], user_id=1)
+                while requests.get(page, timeout=5).text.count("Gold check FAILED") < number:
                     time.sleep(0.02)
                 seconds.append(time.perf_counter() - began)
-            backend.backend.close()
-            backend.shutdown()
-    print(f"annotation submitted -> feedback readable on the task, {len(seconds)} gold tasks: "
+            server.backend.close()
+            server.shutdown()
+    print(f"annotation submitted -> verdict on the labeler's own page, {len(seconds)} gold tasks: "
           f"median {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s\n")
 
 

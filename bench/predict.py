@@ -82,8 +82,13 @@ def predict():
 """
 
 
+SECRET = "bench-webhook-secret"
+
+
 def start_gunicorn(app: str, port: int, env: dict, cwd: Path = ROOT) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT), **env)
+    if app.startswith("ml_backend"):  # gunicorn's workers only check the schema: create it first, as in production
+        subprocess.run([sys.executable, "-m", "ls_context", "db", "upgrade"], cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", "gthread",
          "--threads", "2", "--log-level", "warning", app],
@@ -128,7 +133,7 @@ def train_through_webhook(url: str, labeled: list[tuple[str, str]]) -> None:
                 {"from_name": "triage", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]},
             "task": {"id": number + 1, "data": {"text": text}, "project": 1},
             "project": {"id": 1, "label_config": CONFIG},
-        }, timeout=10).raise_for_status()
+        }, headers={"X-LS-Context-Secret": SECRET}, timeout=10).raise_for_status()
     deadline = time.monotonic() + 60
     while requests.get(f"{url}/versions", timeout=5).json()["versions"] in ([], ["ls-context-g1.0.0-r0"]):
         if time.monotonic() > deadline:
@@ -154,7 +159,8 @@ def main() -> None:
             pickle.dump(bare, file)
         (folder / "bare_app.py").write_text(BARE_APP)
         port, bare_port = free_port(), free_port()
-        server = start_gunicorn("ml_backend.wsgi:app", port, {"MODEL_DIR": str(folder / "models"), "LS_CONTEXT_GUIDELINES": str(GUIDELINES)})
+        server = start_gunicorn("ml_backend.wsgi:app", port, {"MODEL_DIR": str(folder / "models"), "LS_CONTEXT_GUIDELINES": str(GUIDELINES),
+                                                             "LS_CONTEXT_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING"})
         bare_server = start_gunicorn("bare_app:app", bare_port, {"BARE_MODEL": str(folder / "bare.pickle")}, cwd=folder)
         url, bare_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
         try:

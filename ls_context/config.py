@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LSContextError
@@ -27,32 +27,31 @@ class ConfigError(LSContextError):
 
 @dataclass(frozen=True)
 class Setting:
-    """How one setting is named in the environment and in the file, and what it means."""
+    """How one setting is named in the environment, the type of its value, and whether it is a secret or a path."""
 
     env: str
     kind: type = str
     secret: bool = False
     path: bool = False
-    help: str = ""
 
 
 SETTINGS: dict[str, Setting] = {
-    "model_dir": Setting("MODEL_DIR", path=True, help="models, and the default SQLite store"),
-    "db": Setting("LS_CONTEXT_DB", help="SQLAlchemy URL of the store"),
-    "label_studio_url": Setting("LABEL_STUDIO_URL", help="where Label Studio answers"),
-    "label_studio_api_key": Setting("LABEL_STUDIO_API_KEY", secret=True, help="a personal access token or legacy token"),
-    "backend_url": Setting("LS_CONTEXT_BACKEND_URL", help="where Label Studio reaches `ls-context serve`"),
-    "webhook_secret": Setting("LS_CONTEXT_WEBHOOK_SECRET", secret=True, help="required in the X-LS-Context-Secret header"),
-    "basic_auth_user": Setting("BASIC_AUTH_USER", help="HTTP basic auth of the model server"),
-    "basic_auth_pass": Setting("BASIC_AUTH_PASS", secret=True, help="HTTP basic auth of the model server"),
-    "guidelines": Setting("LS_CONTEXT_GUIDELINES", path=True, help="guidelines for projects without their own"),
-    "classifier": Setting("LS_CONTEXT_CLASSIFIER", help="module:attribute or entry point of your own classifier"),
-    "redis_url": Setting("LS_CONTEXT_REDIS_URL", help="process events on `ls-context worker` (RQ)"),
-    "refit_interval": Setting("LS_CONTEXT_REFIT_INTERVAL", float, help="seconds between two refits of a project"),
-    "sync_every": Setting("LS_CONTEXT_SYNC_EVERY", float, help="seconds between two recoveries of lost webhooks"),
-    "max_body_bytes": Setting("LS_CONTEXT_MAX_BODY_BYTES", int, help="larger requests get 413"),
-    "log_level": Setting("LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR"),
-    "insecure": Setting("LS_CONTEXT_INSECURE", bool, help="allow a server without a webhook secret"),
+    "model_dir": Setting("MODEL_DIR", path=True),  # models, and the default SQLite store
+    "db": Setting("LS_CONTEXT_DB"),  # SQLAlchemy URL of the store
+    "label_studio_url": Setting("LABEL_STUDIO_URL"),  # where Label Studio answers
+    "label_studio_api_key": Setting("LABEL_STUDIO_API_KEY", secret=True),  # a personal access token or legacy token
+    "backend_url": Setting("LS_CONTEXT_BACKEND_URL"),  # where Label Studio reaches `ls-context serve`
+    "webhook_secret": Setting("LS_CONTEXT_WEBHOOK_SECRET", secret=True),  # required in the X-LS-Context-Secret header
+    "basic_auth_user": Setting("BASIC_AUTH_USER"),  # HTTP basic auth of the model server
+    "basic_auth_pass": Setting("BASIC_AUTH_PASS", secret=True),  # HTTP basic auth of the model server
+    "guidelines": Setting("LS_CONTEXT_GUIDELINES", path=True),  # guidelines for projects without their own
+    "classifier": Setting("LS_CONTEXT_CLASSIFIER"),  # module:attribute or entry point of your own classifier
+    "redis_url": Setting("LS_CONTEXT_REDIS_URL"),  # process events on `ls-context worker` (RQ)
+    "refit_interval": Setting("LS_CONTEXT_REFIT_INTERVAL", float),  # seconds between two refits of a project
+    "sync_every": Setting("LS_CONTEXT_SYNC_EVERY", float),  # seconds between two recoveries of lost webhooks
+    "max_body_bytes": Setting("LS_CONTEXT_MAX_BODY_BYTES", int),  # larger requests get 413
+    "log_level": Setting("LOG_LEVEL"),  # DEBUG, INFO, WARNING or ERROR
+    "insecure": Setting("LS_CONTEXT_INSECURE", bool),  # allow a server without a webhook secret
 }
 
 
@@ -125,11 +124,6 @@ class Config:
         config = cls(**values, file=path, sources=sources)
         config.check()
         return config
-
-    def with_options(self, **options) -> "Config":
-        """A copy with some settings given explicitly (tests, the demo)."""
-        sources = dict(self.sources, **{name: "option" for name, value in options.items() if value is not None})
-        return replace(self, **{k: v for k, v in options.items() if v is not None}, sources=sources)
 
     def check(self) -> None:
         if self.log_level.upper() not in LOG_LEVELS:

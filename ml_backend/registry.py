@@ -89,7 +89,7 @@ class ModelRegistry:
         """Fit a new model from everything known (called by the trainer thread) and swap it in."""
         label_config = self._configs.get(project_id)
         if not label_config:
-            log.info("project %s: nothing to refit before the first /setup or /predict", project_id)
+            log.debug("project %s: nothing to refit before the first /setup or /predict", project_id)
             return None
         with self._project_lock(project_id):
             loaded = self._fit(project_id, label_config, bump=True)

@@ -122,6 +122,16 @@ def screenshot(request):
 
 
 @pytest.fixture
+def store(tmp_path):
+    """A SQLite store of the test's own, its schema upgraded."""
+    from ls_context.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    store.upgrade()
+    return store
+
+
+@pytest.fixture
 def context_backend(tmp_path):
     """`ls-context serve` in a thread on a free loopback port, with the text-classification guidelines."""
     from ls_context.demo.local_studio import free_port

@@ -10,17 +10,20 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness.readme import command
 from ls_context.demo.local_studio import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.labelstudio
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "terminate"])
-def test_the_demo_comes_up_wired_and_a_stop_signal_stops_everything(stop, tmp_path):
+@pytest.mark.parametrize("stop, readme_line", [(signal.SIGINT, "make demo"), (signal.SIGTERM, ".venv/bin/ls-context demo --simulate")],
+                         ids=["ctrl-c", "simulate-then-terminate"])
+def test_the_demo_comes_up_wired_and_a_stop_signal_stops_everything(stop, readme_line, tmp_path):
     port, backend_port = free_port(), free_port()
+    arguments = ["demo"] if readme_line == "make demo" else command(readme_line)  # `make demo` runs `ls-context demo`
     process = subprocess.Popen(
-        [sys.executable, "-m", "ls_context", "demo", "--port", str(port), "--backend-port", str(backend_port),
+        [sys.executable, "-m", "ls_context", *arguments, "--port", str(port), "--backend-port", str(backend_port),
          "--data-dir", str(tmp_path)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
@@ -32,6 +35,8 @@ def test_the_demo_comes_up_wired_and_a_stop_signal_stops_everything(stop, tmp_pa
         output = "".join(lines)
         assert "gold: 30 imported" in output and "model server connected" in output
         assert "Log in as admin@example.com / ls-context-demo" in output
+        if "--simulate" in arguments:
+            assert "ALERT confuser@example.com" in output and "gate: FAIL" in output and (tmp_path / "report.html").exists()
         assert requests.get(f"http://127.0.0.1:{port}/health", timeout=5).ok
         assert requests.get(f"http://127.0.0.1:{backend_port}/health", timeout=5).json()["status"] == "UP"
 

@@ -8,18 +8,10 @@ from click.testing import CliRunner
 from ls_context.cli import main
 from ls_context.guidelines import GuidelinesError
 from ls_context.guidelines.book import GuidelinesBook
-from ls_context.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = (ROOT / "label_configs" / "text-classification.yaml").read_text()
 IMAGES = ROOT / "label_configs" / "image-classification.yaml"
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 's.sqlite3'}")
-    store.upgrade()
-    return store
 
 
 def test_a_push_adds_a_version_only_when_the_text_changed(store):

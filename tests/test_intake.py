@@ -15,7 +15,7 @@ from ls_context.intake.webhook import SECRET_HEADER
 from ls_context.checks.processor import Processor
 from ls_context.checks.personal import personal_token
 from ls_context.labelstudio import Gateway
-from ls_context.store import Check, Event, Feedback, Flag, Gold, Store, Writeback, now
+from ls_context.store import Check, Event, Feedback, Flag, Gold, Writeback, now
 from harness.config import config_for
 from ml_backend import create_app
 
@@ -86,13 +86,6 @@ def test_events_are_committed_before_the_answer_and_without_secrets(app):
         [stored] = session.scalars(select(Event)).all()
     assert stored.key == "annotation:1:2026-11-28T10:00:00Z"
     assert "project-token" not in json.dumps(stored.payload)
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 's.sqlite3'}")
-    store.upgrade()
-    return store
 
 
 def test_processing_checks_gold_and_keeps_the_labelers_feedback_in_the_store_once(store):

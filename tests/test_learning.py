@@ -35,13 +35,6 @@ PANS = ["a dull mess", "terrible acting", "hated every minute", "a boring and li
 GOLD_TEXT = "my favorite thing about the nomad is the eax feature."
 
 
-@pytest.fixture
-def store(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 's.sqlite3'}")
-    store.upgrade()
-    return store
-
-
 def choice(label):
     return [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]
 

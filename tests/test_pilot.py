@@ -1,11 +1,11 @@
 """Pilot batches: stratified, with gold mixed in, marked in the real Label Studio."""
 
-import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from harness.readme import command
 from ls_context.cli import main
 from ls_context.errors import LSContextError
 from ls_context.quality.pilot import _allocate, choose
@@ -52,15 +52,15 @@ def test_pilot_marks_a_batch_stratified_by_the_models_suggestions(ls, make_proje
     ls.projects.import_tasks(id=project.id, request=[{"text": t} for t in texts + gold_texts])
     ls.ml.create(url=context_backend.url, project=project.id, title="ls-context")
     ls.actions.create(id="retrieve_tasks_predictions", project=project.id, selected_items={"all": True, "excluded": []})
-    (tmp_path / "gold.json").write_text(json.dumps([{"data": {"text": t}, "annotations": []} for t in gold_texts]))
+    # The gold tasks are already in the project: they are marked as gold in their meta, as a lead may do by hand.
+    for task in ls.tasks.list(project=project.id, fields="all"):
+        if task.data["text"].startswith("Gold"):
+            ls.tasks.update(id=str(task.id), meta={"ls_gold": True})
     monkeypatch.setenv("LABEL_STUDIO_URL", label_studio.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.account.token)
     monkeypatch.setenv("MODEL_DIR", str(tmp_path / "cli"))
 
-    result = CliRunner().invoke(main, [
-        "pilot", "--project", str(project.id), "--size", "10", "--gold-ratio", "0.2", "--gold", str(tmp_path / "gold.json"),
-        "--name", "pilot-A",
-    ])
+    result = CliRunner().invoke(main, command("ls-context pilot", **{"12": project.id}))  # as the README has it
 
     assert result.exit_code == 0, result.output
     marked = [t for t in ls.tasks.list(project=project.id, fields="all") if (t.meta or {}).get("ls_pilot") == "pilot-A"]

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from ls_context.labelstudio import Gateway
+from harness.readme import command
 from ls_context.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,8 +55,8 @@ def labeled_project(ls, make_project, label_studio, tmp_path):
 def test_report_on_a_real_export(labeled_project):
     project, folder = labeled_project
 
-    result = CliRunner().invoke(main, ["report", "--export", str(folder / "export.json"), "--gold", str(folder / "gold.json"),
-                                       "--out", str(folder / "r.html"), "--json", str(folder / "m.json")])
+    result = CliRunner().invoke(main, command("ls-context report --export", **{  # as the README has it
+        "export.json": folder / "export.json", "gold.json": folder / "gold.json", "r.html": folder / "r.html", "m.json": folder / "m.json"}))
 
     assert result.exit_code == 0, result.output
     metrics = json.loads((folder / "m.json").read_text())
@@ -76,8 +77,8 @@ def test_gate_reads_the_project_through_the_api(labeled_project, label_studio, m
     monkeypatch.setenv("LABEL_STUDIO_URL", label_studio.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.account.token)
 
-    result = CliRunner().invoke(main, ["gate", "--project", str(project.id), "--gold", str(folder / "gold.json"),
-                                       "--min-accuracy", "0.95", "--min-gold-per-labeler", "6"])
+    result = CliRunner().invoke(main, command("ls-context gate   --project 12 --gold", **{
+        "12": project.id, "gold.json": folder / "gold.json"}))  # as the README has it
 
     assert result.exit_code == 1, result.output
     assert "ALERT cleo" in result.output and "Frustrated but salvageable -> Routine question (2x)" in result.output

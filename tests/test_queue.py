@@ -18,6 +18,7 @@ from ls_context.intake.webhook import SECRET_HEADER
 from ls_context.writeback.jobs import LEARNED_CHANNEL
 from ls_context.store import Annotation, Check, Event, Gold, Store
 from harness.config import config_for
+from harness.readme import command
 from ls_context.config import Config
 from ml_backend import create_app
 from test_intake import SECRET, event
@@ -182,7 +183,7 @@ def test_with_a_worker_process_feedback_and_flags_come_from_the_worker(redis, tm
         monkeypatch.setenv(name, value)
     server = start_in_thread("127.0.0.1", free_port(), Config.resolve())
     backend = server.backend
-    worker = subprocess.Popen([sys.executable, "-m", "ls_context", "worker"], env=os.environ.copy(),
+    worker = subprocess.Popen([sys.executable, "-m", "ls_context", *command("ls-context worker")], env=os.environ.copy(),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         project = make_project(CONFIG)

@@ -1,6 +1,6 @@
 """The feedback a labeler reads on a gold task: pass or fail, what was expected, and why.
 
-It is written into the task's data (`ls_feedback`), which the injected config shows as a header:
+It is kept in the store for that labeler alone and shown on their personal page (`personal`):
 one paragraph, no markup, at most a few sentences.
 """
 

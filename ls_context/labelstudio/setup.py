@@ -90,7 +90,10 @@ def _preview(studio: Gateway, project_id: int, label_config: str, backend: Backe
     """Ask the server, as Label Studio does, for the first task's prediction; say what a labeler will see."""
     tasks = studio.tasks(project_id)
     project_key = f"{project_id}.0"
-    post = lambda path, body: requests.post(f"{backend.url}{path}", json=body, auth=backend.basic_auth, timeout=60)
+
+    def post(path: str, body: dict) -> requests.Response:
+        return requests.post(f"{backend.url}{path}", json=body, auth=backend.basic_auth, timeout=60)
+
     post("/setup", {"project": project_key, "schema": label_config})
     if not tasks:
         report.preview.append("no tasks yet: import some and Label Studio asks the server for their pre-annotations")

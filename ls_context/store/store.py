@@ -72,6 +72,9 @@ class Store:
 
     def upgrade(self) -> list[str]:
         """Bring the schema to this version's revision, under a lock; the revisions applied ([] when current)."""
+        database = self.engine.url.database
+        if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)  # a first start creates the store where configured
         current, head = self.revision()
         if current == head:
             return []
