@@ -186,7 +186,7 @@ def end_to_end(annotations: int = 10) -> None:
     """Wrong answers on gold tasks through Label Studio's API; seconds until each verdict is on the labeler's page."""
     sys.path.insert(0, str(ROOT))
     from ls_context.checks.gold import import_gold
-    from ls_context.checks.personal import personal_token
+    from ls_context.checks.personal import Links
     from ls_context.config import Config
     from ls_context.demo.local_studio import free_port as loopback_port, from_template, template_cache
     from ls_context.demo.scenarios import scenario
@@ -207,7 +207,7 @@ def end_to_end(annotations: int = 10) -> None:
             setup_project(gateway, server.backend.services.guidelines, project.id, str(triage.guidelines), Backend(server.url, SECRET))
             gold = triage.gold()[:annotations]
             import_gold(gateway, server.backend.store, project.id, gold)
-            page = f"{server.url}/feedback/{personal_token(SECRET, gateway.whoami().id)}"
+            page = Links.of(server.backend.store).feedback_url(server.url, gateway.whoami().id)
             seconds = []
             for number, task in enumerate(gateway.tasks(project.id), start=1):
                 expected = next(g for g in gold if g["data"] == task["data"])["annotations"][0]["result"][0]["value"]["choices"][0]

@@ -183,7 +183,8 @@ def _read_file(path: Path) -> dict:
     for name, raw in data.items():
         setting = SETTINGS.get(name)
         if setting is None:
-            raise ConfigError(f"{path}: unknown setting '{name}' (known: {', '.join(SETTINGS)})")
+            known = ", ".join(key for key, known_setting in SETTINGS.items() if not known_setting.secret)
+            raise ConfigError(f"{path}: unknown setting '{name}' (known: {known}; secrets go in the environment)")
         if setting.secret:
             raise ConfigError(f"{path}: '{name}' is a secret; set it in the environment ({setting.env}), not in a file")
         values[name] = _convert(name, raw, str(path), path.parent)

@@ -41,15 +41,19 @@ class Services:
         self.store.engine.dispose()
 
 
-def build(config: Config, learned=None, migrate: bool = True) -> Services:
+def build(config: Config, learned=None, migrate: bool = True, existing: bool = False) -> Services:
     """Everything but the models. `learned(project_id)` is told when a project's annotations changed.
 
-    `migrate=False` only checks the schema (gunicorn's workers: the schema is `ls-context db upgrade`'s job).
+    `migrate=False` only checks the schema (gunicorn's workers: the schema is `ls-context db upgrade`'s job);
+    `existing=True` (commands that only read) also refuses to create a store that is not there, since
+    an empty one would answer "nothing" where the server's store has the answer.
     """
-    if not config.db:
-        Path(config.model_dir).mkdir(parents=True, exist_ok=True)
     store = Store(config.store_url())
-    if migrate:
+    if existing:
+        store.require_existing()
+    if migrate and not existing:
+        if not config.db:
+            Path(config.model_dir).mkdir(parents=True, exist_ok=True)
         store.upgrade()
     else:
         store.require_current()

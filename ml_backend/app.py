@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from ls_context.checks.personal import Links
 from ls_context.config import Config, ConfigError
 from ls_context.errors import LSContextError
 from ls_context.services import Services, build
@@ -21,7 +22,7 @@ from .registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 # Routes that authenticate by themselves (a signed personal link), so labelers never need basic auth.
-OWN_AUTH_ENDPOINTS = {"pages.personal_feedback"}
+OWN_AUTH_ENDPOINTS = {"pages.personal_feedback", "pages.labeler"}
 
 
 @dataclass
@@ -33,6 +34,13 @@ class Backend:
     trainer: Trainer
     metrics: Metrics
     said_guidelines: dict = field(default_factory=dict)  # project id -> guidelines digest last logged by /setup
+    _links: Links | None = None
+
+    def links(self) -> Links:
+        """The signed links to the feedback pages (the key is read from the store once)."""
+        if self._links is None:
+            self._links = Links.of(self.store)
+        return self._links
 
     @property
     def config(self) -> Config:

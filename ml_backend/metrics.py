@@ -12,9 +12,11 @@ class Metrics:
         self._predict_seconds = 0.0
         self._lock = threading.Lock()
 
-    def count(self, name: str, amount: int = 1) -> None:
+    def count(self, name: str, amount: int = 1) -> int:
+        """Add to a counter; its new value."""
         with self._lock:
             self._counts[name] += amount
+            return self._counts[name]
 
     def predicted(self, tasks: int, predictions: int, seconds: float) -> None:
         with self._lock:

@@ -1,16 +1,17 @@
 """Small pages for people: each labeler's own gold feedback, and a lead's view of one labeler.
 
-A labeler's page is reached through their personal link (their user id signed with the webhook
-secret), so it needs no basic auth and no other labeler can open it; it reloads itself every few
-seconds, so a verdict shows up while the labeler moves on in Label Studio. The lead's page sits
-behind the server's basic auth and is refused when there is none.
+A labeler's page is reached through their personal link (their user id signed with a key only the
+server holds), so it needs no basic auth and no other labeler can open it; it reloads itself every
+few seconds, so a verdict shows up while the labeler moves on in Label Studio. The lead's view needs
+the lead's link (`ls-context labelers` prints it), never basic auth, whose credentials Label Studio
+shows to all its users in the webhooks' headers.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, render_template, request
 
-from ls_context.checks.personal import labeler_of_token, recent_feedback
+from ls_context.checks.personal import recent_feedback
 from ls_context.quality.metrics import wilson_interval
 
 blueprint = Blueprint("pages", __name__)
@@ -28,8 +29,7 @@ HEADERS = {
 
 @blueprint.get("/feedback/<token>")
 def personal_feedback(token: str):
-    config = current_app.extensions["ls_context"].config
-    labeler_id = labeler_of_token(config.webhook_secret, token) if config.webhook_secret else None
+    labeler_id = current_app.extensions["ls_context"].links().labeler_of(token)
     if labeler_id is None:
         return _page("message.html", 403, title="Link not valid",
                      message="This feedback link is not valid (any more). Ask your lead for your current link.")
@@ -38,11 +38,11 @@ def personal_feedback(token: str):
 
 @blueprint.get("/labelers/<int:labeler_id>")
 def labeler(labeler_id: int):
-    if not current_app.extensions["ls_context"].config.basic_auth:
+    if not current_app.extensions["ls_context"].links().is_lead(request.args.get("lead")):
         return _page("message.html", 403, title="Lead access only",
-                     message="Labeler pages are for leads and need the server's basic auth (BASIC_AUTH_USER / "
-                             "BASIC_AUTH_PASS). Labelers read their own feedback through their personal link "
-                             "(`ls-context labelers --project ID` lists them).")
+                     message="A labeler's page is for the lead: open it through the lead's link that "
+                             "`ls-context labelers --project ID` prints. Labelers read their own feedback "
+                             "through their personal link.")
     return _feedback_page(labeler_id, personal=False)
 
 

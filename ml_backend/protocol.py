@@ -128,6 +128,10 @@ def webhook():
     """Record the event and answer; the worker processes it and the trainer refits after."""
     state = backend()
     if not sender_allowed(state.config.webhook_secret, request.headers.get(SECRET_HEADER)):
+        refused = state.metrics.count("webhooks_refused")
+        if refused == 1 or refused % 100 == 0:  # Label Studio never retries: say it, without flooding the log
+            log.warning("webhook refused (%d so far): wrong or missing %s header, from %s; `ls-context setup` puts "
+                        "the secret into the project's webhook", refused, SECRET_HEADER, request.remote_addr)
         return jsonify(error=f"wrong or missing {SECRET_HEADER} header"), 401
     body = json_object()
     status, event_id = accept(state.store, body)  # committed before Label Studio gets its answer

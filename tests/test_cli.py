@@ -118,3 +118,15 @@ def test_serve_refuses_a_broken_guidelines_file_before_listening(tmp_path):
 
     assert process.returncode == 1
     assert "missing required key 'definition'" in output and "Traceback" not in output
+
+
+def test_gunicorn_without_a_secret_stops_with_one_line_and_no_traceback(tmp_path):
+    env = dict(os.environ, MODEL_DIR=str(tmp_path / "models"))
+    env.pop("LS_CONTEXT_WEBHOOK_SECRET", None)
+
+    done = subprocess.run([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{free_port()}", "ml_backend.wsgi:app"],
+                          env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+    assert done.returncode != 0
+    assert "Error: no webhook secret: set LS_CONTEXT_WEBHOOK_SECRET" in done.stderr
+    assert "Traceback" not in done.stderr and "Worker failed to boot" in done.stderr

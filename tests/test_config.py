@@ -151,3 +151,14 @@ def test_every_command_uses_the_same_store_from_any_directory(tmp_path, monkeypa
     assert not (second / "models").exists() and not (first / "models").exists()
     assert sorted(p.name for p in Path(tmp_path / "shared").iterdir()) == ["ls-context.sqlite3", "ls-context.sqlite3-shm",
                                                                           "ls-context.sqlite3-wal", "ls-context.sqlite3.migrate-lock"]
+
+
+def test_a_command_that_only_reads_refuses_a_store_that_was_never_made(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path / "nowhere"))
+
+    result = CliRunner().invoke(main, ["flags", "--project", "2"])
+
+    assert result.exit_code == 1
+    assert "no store at sqlite:///" in result.output and "is this the server's configuration?" in result.output
+    assert not (tmp_path / "nowhere").exists() and list(tmp_path.iterdir()) == []

@@ -9,7 +9,7 @@ import requests
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from ls_context.checks.personal import personal_token
+from ls_context.checks.personal import Links
 from ls_context.cli import main
 from ls_context.intake.webhook import SECRET_HEADER
 from ls_context.store import Check, Feedback
@@ -92,8 +92,8 @@ def test_a_wrong_answer_on_gold_reaches_only_its_labeler_within_seconds(ls, wire
     assert feedback.text.startswith("Gold check FAILED.")
     assert "Expected: Urgent intervention; you gave: Frustrated but salvageable." in feedback.text
     assert "This task: A business deadline with money attached. Why: These go to the on-call lead" in feedback.text
-    page = requests.get(f"{feedback_backend.url}/feedback/{personal_token(feedback_backend.secret, annotation.completed_by)}",
-                        timeout=5).text
+    link = Links.of(feedback_backend.backend.store).feedback_url(feedback_backend.url, annotation.completed_by)
+    page = requests.get(link, timeout=5).text
     assert "Expected: Urgent intervention; you gave: Frustrated but salvageable." in page
     # Nothing about the verdict went back into Label Studio, where every labeler of the task could read it.
     after = ls.tasks.get(id=task.id)

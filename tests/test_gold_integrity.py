@@ -14,7 +14,7 @@ import requests
 
 from harness import browser as chromium
 from ls_context.checks.gold import import_gold
-from ls_context.checks.personal import personal_token
+from ls_context.checks.personal import Links
 from ls_context.labelstudio import Gateway
 from ls_context.labelstudio.setup import Backend, setup_project
 from test_feedback_label_studio import CONFIG, GOLD, GUIDELINES, choice, feedback_of, task_by_text, wait_for
@@ -57,8 +57,8 @@ def test_each_labeler_sees_only_their_own_verdict_and_no_answer_before_theirs(
     project, labelers = gold_project
     task = task_by_text(ls, project.id, GOLD[0]["data"]["text"])  # expected: Urgent intervention
     store = feedback_backend.backend.store
-    page_of = {name: f"{feedback_backend.url}/feedback/{personal_token(feedback_backend.secret, user_id)}"
-               for name, (_, user_id) in labelers.items()}
+    links = Links.of(store)
+    page_of = {name: links.feedback_url(feedback_backend.url, user_id) for name, (_, user_id) in labelers.items()}
 
     # A answers wrongly; A's verdict is recorded for A alone.
     wrong = ls.annotations.create(id=task.id, result=[choice("General feedback")], completed_by=labelers["a"][1])

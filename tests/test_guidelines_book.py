@@ -66,7 +66,7 @@ def test_push_and_versions_commands(tmp_path, monkeypatch):
     again = CliRunner().invoke(main, ["guidelines", "push", "--project", "4", str(guidelines)])
     listed = CliRunner().invoke(main, ["guidelines", "versions", "--project", "4"])
 
-    assert first.output.strip() == "guidelines 1.0.0 stored as version 1 of project 4"
+    assert first.output.startswith("guidelines 1.0.0 stored as version 1 of project 4 (store sqlite:///")
     assert again.output.strip() == "project 4 already uses these guidelines (version 1, 1.0.0)"
     assert listed.output.split()[:2] == ["1", "1.0.0"] and str(guidelines) in listed.output
 

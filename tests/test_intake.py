@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from ls_context.writeback.delivery import deliver_due
 from ls_context.intake.webhook import SECRET_HEADER
 from ls_context.checks.processor import Processor
-from ls_context.checks.personal import personal_token
+from ls_context.checks.personal import Links
 from ls_context.labelstudio import Gateway
 from ls_context.store import Check, Event, Feedback, Flag, Gold, Writeback, now
 from harness.config import config_for
@@ -168,10 +168,11 @@ def _two_gold_answers(app):
 def test_a_labeler_reads_their_own_feedback_through_their_personal_link_only(app):
     _two_gold_answers(app)
     client = app.test_client()
+    links = Links.of(app.extensions["ls_context"].store)
 
-    own = client.get(f"/feedback/{personal_token(SECRET, 4)}")
-    someone_else = client.get(f"/feedback/{personal_token(SECRET, 5)}")
-    forged = client.get(f"/feedback/{personal_token('another secret', 4)}")
+    own = client.get(f"/feedback/{links.labeler_token(4)}")
+    someone_else = client.get(f"/feedback/{links.labeler_token(5)}")
+    forged = client.get(f"/feedback/{Links(SECRET).labeler_token(4)}")  # signed with the webhook secret: not the key
 
     assert own.status_code == 200
     html = own.get_data(as_text=True)
@@ -182,15 +183,30 @@ def test_a_labeler_reads_their_own_feedback_through_their_personal_link_only(app
     assert forged.status_code == 403 and "Expected" not in forged.get_data(as_text=True)
 
 
-def test_the_leads_labeler_page_needs_basic_auth(app, tmp_path):
+def test_the_leads_view_of_a_labeler_needs_the_leads_link_not_basic_auth(app, tmp_path):
     _two_gold_answers(app)
-    assert app.test_client().get("/labelers/4").status_code == 403  # no basic auth configured: refused, not public
+    links = Links.of(app.extensions["ls_context"].store)
+    assert app.test_client().get("/labelers/4").status_code == 403
 
+    # Basic auth does not open it: Label Studio shows the webhook's Authorization header to all its users.
     guarded = create_app(config_for(tmp_path / "guarded", webhook_secret=SECRET, basic_auth_user="lead", basic_auth_pass="pw",
                                     db=app.extensions["ls_context"].config.store_url()))
     client = guarded.test_client()
-    assert client.get("/labelers/4").status_code == 401
-    page = client.get("/labelers/4", headers={"Authorization": "Basic " + base64.b64encode(b"lead:pw").decode()})
+    basic = {"Authorization": "Basic " + base64.b64encode(b"lead:pw").decode()}
+    assert client.get("/labelers/4", headers=basic).status_code == 403
+    assert client.get(f"/labelers/4?lead={Links(SECRET).lead_token()}", headers=basic).status_code == 403
+    page = client.get(f"/labelers/4?lead={links.lead_token()}")
     assert page.status_code == 200 and "1 of 2</b> gold checks passed" in page.get_data(as_text=True)
-    # A labeler's personal link needs no basic auth: labelers never get the server's credentials.
-    assert client.get(f"/feedback/{personal_token(SECRET, 4)}").status_code == 200
+    # A labeler's personal link needs no basic auth either: labelers never need the server's credentials.
+    assert client.get(f"/feedback/{links.labeler_token(4)}").status_code == 200
+    assert client.get("/health").status_code == 401  # everything else stays behind basic auth
+
+
+def test_a_refused_webhook_is_said_in_the_log_without_the_secret(app, caplog):
+    with caplog.at_level("WARNING", logger="ml_backend"):
+        for _ in range(3):
+            app.test_client().post("/webhook", json=event(), headers={SECRET_HEADER: "a guess"})
+
+    refusals = [record.getMessage() for record in caplog.records if "webhook refused" in record.getMessage()]
+    assert len(refusals) == 1 and "wrong or missing X-LS-Context-Secret header" in refusals[0]
+    assert "a guess" not in caplog.text and SECRET not in caplog.text

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from harness.browser import open_task, side_by_side
 from test_ml_backend_label_studio import wait_for
-from ls_context.checks.personal import personal_token
+from ls_context.checks.personal import Links
 from ls_context.cli import main
 from ls_context.demo.local_studio import free_port
 from ls_context.demo.run import BackendProcess, demo_config, prepare, simulate_pilot
@@ -85,7 +85,7 @@ def test_labeler_and_lead_journey(demo, ls, page, label_studio, browser, tmp_pat
     page.get_by_role("button", name="Submit").click()
     me = demo.studio.whoami().id
     feedback_page = browser.new_page(viewport={"width": 560, "height": 700})
-    feedback_page.goto(f"{demo.backend_url}/feedback/{personal_token(demo.secret, me)}")
+    feedback_page.goto(Links.of(demo.services.store).feedback_url(demo.backend_url, me))
     verdict = feedback_page.get_by_text("Gold check FAILED.", exact=False).first
     verdict.wait_for(state="visible", timeout=15_000)  # the page reloads itself every few seconds
     explanation = next(g["explanation"] for g in TRIAGE.gold() if data_key(g["data"]) == data_key(gold_task["data"]))

@@ -1,5 +1,6 @@
 """Pilot batches: stratified, with gold mixed in, marked in the real Label Studio."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -48,23 +49,22 @@ def test_pilot_marks_a_batch_stratified_by_the_models_suggestions(ls, make_proje
     config = (ROOT / "label_configs" / "text-classification.xml").read_text()
     project = make_project(config)
     texts = [f"Someone placed orders I did not make, case {i}" for i in range(4)] + [f"How do I export report {i}?" for i in range(16)]
-    gold_texts = [f"Gold message {i}: where is my invoice?" for i in range(5)]
-    ls.projects.import_tasks(id=project.id, request=[{"text": t} for t in texts + gold_texts])
-    ls.ml.create(url=context_backend.url, project=project.id, title="ls-context")
-    ls.actions.create(id="retrieve_tasks_predictions", project=project.id, selected_items={"all": True, "excluded": []})
-    # The gold tasks are already in the project: they are marked as gold in their meta, as a lead may do by hand.
-    for task in ls.tasks.list(project=project.id, fields="all"):
-        if task.data["text"].startswith("Gold"):
-            ls.tasks.update(id=str(task.id), meta={"ls_gold": True})
+    gold = [{"data": {"text": f"Gold message {i}: where is my invoice?"}, "annotations": [{"result": [
+        {"from_name": "triage", "to_name": "text", "type": "choices", "value": {"choices": ["Routine question"]}}]}]} for i in range(5)]
+    ls.projects.import_tasks(id=project.id, request=[{"text": t} for t in texts])
+    ls.ml.create(url=context_backend.url, project=project.id, title="ls-context")  # no predictions retrieved yet
     monkeypatch.setenv("LABEL_STUDIO_URL", label_studio.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.account.token)
     monkeypatch.setenv("MODEL_DIR", str(tmp_path / "cli"))
+    (tmp_path / "gold.json").write_text(json.dumps(gold))
+    assert CliRunner().invoke(main, ["gold", "import", "--project", str(project.id), str(tmp_path / "gold.json")]).exit_code == 0
 
     result = CliRunner().invoke(main, command("ls-context pilot", **{"12": project.id}))  # as the README has it
 
     assert result.exit_code == 0, result.output
     marked = [t for t in ls.tasks.list(project=project.id, fields="all") if (t.meta or {}).get("ls_pilot") == "pilot-A"]
     assert len(marked) == 10
-    assert sum(t.data["text"].startswith("Gold") for t in marked) == 2
+    assert sum(t.data["text"].startswith("Gold") for t in marked) == 2  # the store's gold, 20% of the batch
     assert any("did not make" in t.data["text"] for t in marked)  # the rare rule's stratum is in the batch
+    assert "asking the model server for predictions on 25 task(s)" in result.output  # the gold tasks too
     assert "rule fraud" in result.output and "rule how-to" in result.output

@@ -220,6 +220,10 @@ def test_the_readme_production_section_as_written(ls, label_studio, team, pg_sch
         link = next(line.split()[-1] for line in listed.stdout.splitlines() if line.startswith("confuser@"))
         page = requests.get(link, timeout=5).text  # a labeler's own page needs no basic auth, only the link
         assert "Gold check FAILED" in page and "Expected: Negative; you gave: Positive." in page
+        lead = listed.stdout.strip().splitlines()[-1].strip().replace("<user id>", str(users["confuser@example.com"]))
+        assert requests.get(lead, timeout=5).status_code == 200
+        # Basic auth, which any Label Studio user can read in the webhook's headers, opens no labeler's page.
+        assert requests.get(lead.split("?")[0], auth=("labelstudio", PASSWORD), timeout=5).status_code == 403
 
         flagged = run(lines[4])
         assert "Guideline unclear  [Neutral]" in flagged.stdout

@@ -168,7 +168,7 @@ def _next_message(pubsub, timeout_s=5.0):
 def test_with_a_worker_process_feedback_and_flags_come_from_the_worker(redis, tmp_path, monkeypatch, ls, make_project, label_studio):
     """The production shape: the server records and enqueues; `ls-context worker` checks gold and writes flags back."""
     from ls_context.checks.gold import import_gold
-    from ls_context.checks.personal import personal_token
+    from ls_context.checks.personal import Links
     from ls_context.demo.local_studio import free_port
     from ls_context.labelstudio import Gateway
     from ls_context.labelstudio.setup import Backend, setup_project
@@ -197,7 +197,7 @@ def test_with_a_worker_process_feedback_and_flags_come_from_the_worker(redis, tm
         annotation = ls.annotations.create(id=task.id, result=[choice("Routine question")])
         ls.annotations.create(id=other, result=[choice("Routine question"), *flag("Unsure")])
 
-        page = f"{server.url}/feedback/{personal_token(SECRET, annotation.completed_by)}"
+        page = Links.of(backend.store).feedback_url(server.url, annotation.completed_by)
         text, seconds = wait_for(lambda: "Gold check FAILED" in requests.get(page, timeout=5).text and requests.get(page, timeout=5).text,
                                  10, "the verdict on the labeler's page")
         assert "Expected: Urgent intervention; you gave: Routine question." in text and seconds < 10

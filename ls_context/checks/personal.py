@@ -1,10 +1,10 @@
-"""Who may read which feedback: each labeler their own, through a personal link signed by the server.
+"""Who may read which feedback: each labeler their own, and the lead anyone's, through signed links.
 
 Open-source Label Studio shows task data, task meta and every annotation of a task to every user,
 so a verdict written there would reach the other labelers (and reveal which tasks are gold). The
 verdicts stay in the store instead; a labeler reads theirs on a page whose link carries their user
-id signed with the webhook secret: ids are not guessable entry points, and changing the secret
-revokes every link.
+id signed with a key the server keeps in its store. Not the webhook secret or basic auth: Label
+Studio shows every webhook's headers, and so both, to every user of the organisation.
 """
 
 from __future__ import annotations
@@ -13,28 +13,53 @@ from sqlalchemy import case, func, select
 
 from ls_context.store import Feedback, Labeler, Store
 
-SALT = "ls-context labeler feedback"
+KEY_NAME = "feedback-links"
+LABELER, LEAD = "ls-context labeler feedback", "ls-context lead view"
 
 
-def personal_token(secret: str, labeler_id: int) -> str:
-    from itsdangerous import URLSafeSerializer
+class Links:
+    """Signed links to the feedback pages: a labeler's own page, and the lead's view of any labeler."""
 
-    return URLSafeSerializer(secret, salt=SALT).dumps(int(labeler_id))
+    def __init__(self, key: str):
+        from itsdangerous import URLSafeSerializer
+
+        self._labeler = URLSafeSerializer(key, salt=LABELER)
+        self._lead = URLSafeSerializer(key, salt=LEAD)
+
+    @classmethod
+    def of(cls, store: Store) -> "Links":
+        """The links every process sharing this store signs and checks alike."""
+        return cls(store.key(KEY_NAME))
+
+    def labeler_token(self, labeler_id: int) -> str:
+        return self._labeler.dumps(int(labeler_id))
+
+    def labeler_of(self, token: str) -> int | None:
+        """The labeler a token was signed for, or None when this server did not sign it."""
+        labeler_id = _loads(self._labeler, token)
+        return labeler_id if isinstance(labeler_id, int) and not isinstance(labeler_id, bool) else None
+
+    def lead_token(self) -> str:
+        return self._lead.dumps("lead")
+
+    def is_lead(self, token: str | None) -> bool:
+        return token is not None and _loads(self._lead, token) == "lead"
+
+    def feedback_url(self, backend_url: str, labeler_id: int) -> str:
+        return f"{backend_url.rstrip('/')}/feedback/{self.labeler_token(labeler_id)}"
+
+    def lead_url(self, backend_url: str) -> str:
+        """The lead's view of labeler <id>: the link with the id filled in."""
+        return f"{backend_url.rstrip('/')}/labelers/<user id>?lead={self.lead_token()}"
 
 
-def labeler_of_token(secret: str, token: str) -> int | None:
-    """The labeler a token was signed for, or None when it was not signed with this secret."""
-    from itsdangerous import BadSignature, URLSafeSerializer
+def _loads(serializer, token: str):
+    from itsdangerous import BadSignature
 
     try:
-        labeler_id = URLSafeSerializer(secret, salt=SALT).loads(token)
+        return serializer.loads(token)
     except BadSignature:
         return None
-    return labeler_id if isinstance(labeler_id, int) and not isinstance(labeler_id, bool) else None
-
-
-def feedback_link(backend_url: str, secret: str, labeler_id: int) -> str:
-    return f"{backend_url.rstrip('/')}/feedback/{personal_token(secret, labeler_id)}"
 
 
 def gold_summary(store: Store, project_id: int) -> dict[int, tuple[int, int]]:

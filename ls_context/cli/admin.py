@@ -107,9 +107,11 @@ def guidelines_push(context, project, guidelines_file) -> None:
     """
     from ls_context.services import build
 
-    pushed = build(context.config()).guidelines.push_file(project, guidelines_file)
+    services = build(context.config())
+    pushed = services.guidelines.push_file(project, guidelines_file)
     if pushed.new:
-        click.echo(f"guidelines {pushed.version} stored as version {pushed.number} of project {project}")
+        click.echo(f"guidelines {pushed.version} stored as version {pushed.number} of project {project} "
+                   f"(store {services.store.where()})")
     else:
         click.echo(f"project {project} already uses these guidelines (version {pushed.number}, {pushed.version})")
 
@@ -121,7 +123,7 @@ def guidelines_versions(context, project) -> None:
     """List the guidelines versions stored for a project, newest last."""
     from ls_context.services import build
 
-    versions = build(context.config()).guidelines.versions(project)
+    versions = build(context.config(), existing=True).guidelines.versions(project)
     if not versions:
         click.echo(f"no guidelines stored for project {project} (run `ls-context setup` or `ls-context guidelines push`)")
     for row in versions:

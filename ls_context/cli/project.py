@@ -30,7 +30,8 @@ def gold_import(context, project, gold_file) -> None:
 
     services = build(context.config())
     imported, known = import_gold(services.studio(), services.store, project, read_json(gold_file, "gold file"))
-    click.echo(f"{imported} gold task(s) imported into project {project}; {known} already there")
+    click.echo(f"{imported} gold task(s) imported into project {project}; {known} already there "
+               f"(answers in the store {services.store.where()})")
 
 
 @main.command()
@@ -59,7 +60,7 @@ def flags(context, project) -> None:
     from ls_context.checks.gold import flags_by_reason
     from ls_context.services import build
 
-    services = build(context.config())
+    services = build(context.config(), existing=True)
     groups = flags_by_reason(services.store, project)
     if not groups:
         click.echo(f"no flagged tasks in project {project} (store: {services.store.where()})")
@@ -76,21 +77,29 @@ def flags(context, project) -> None:
 @click.option("--size", required=True, type=click.IntRange(1), help="Number of tasks in the pilot batch.")
 @click.option("--gold-ratio", default=0.2, show_default=True, type=click.FloatRange(0, 1), help="Share of gold tasks mixed in.")
 @click.option("--gold", "gold_file", type=click.Path(exists=True, dir_okay=False),
-              help="Gold tasks matched by data (default: the project's gold in the store, and tasks whose meta has ls_gold).")
+              help="Gold tasks matched by data, besides the project's gold in the store.")
 @click.option("--name", default="pilot-1", show_default=True, help="Written to each task's meta as ls_pilot.")
 @click.option("--seed", default=0, show_default=True, type=int, help="The same seed picks the same batch.")
 @pass_context
 def pilot(context, project, size, gold_ratio, gold_file, name, seed) -> None:
-    """Pick a pilot batch with gold mixed in, spread over the rule or label the model suggests; mark it (task meta ls_pilot)."""
+    """Pick a pilot batch with gold mixed in, spread over the rule or label the model suggests; mark it (task meta ls_pilot).
+
+    Tasks without a prediction get one first, from the model server connected to the project.
+    """
     from collections import Counter
 
     from ls_context.quality.export import read_json
     from ls_context.quality.pilot import PILOT_KEY, choose, gold_task_ids, strata_from_predictions
     from ls_context.services import build
 
-    services = build(context.config())
+    services = build(context.config(), existing=not gold_file)
     studio = services.studio()
     tasks = studio.tasks(project, predictions=True)
+    unpredicted = [task["id"] for task in tasks if not task["predictions"] and not task["is_labeled"]]
+    if unpredicted:
+        click.echo(f"asking the model server for predictions on {len(unpredicted)} task(s)...", err=True)
+        studio.retrieve_predictions(project, unpredicted)
+        tasks = studio.tasks(project, predictions=True)
     gold_ids = gold_task_ids(tasks, read_json(gold_file, "gold file") if gold_file else []) | stored_gold(services.store, project)
     strata = strata_from_predictions(tasks)
     chosen = choose(tasks, size, gold_ids, gold_ratio, strata, seed)
@@ -100,7 +109,7 @@ def pilot(context, project, size, gold_ratio, gold_file, name, seed) -> None:
     for stratum, count in sorted(Counter(strata.get(t["id"], "no suggestion") for t in chosen if t["id"] not in gold_ids).items()):
         click.echo(f"  {count:>4}  {stratum}")
     if not strata:
-        click.echo("no task has a prediction yet: the pick is random (connect the model server and retrieve predictions first)", err=True)
+        click.echo("no task has a prediction: the pick is random (connect the model server: `ls-context setup`)", err=True)
     if len(chosen) < size:
         click.echo(f"only {len(chosen)} unlabeled tasks were available for a batch of {size}", err=True)
     click.echo(f'Filter the Data Manager on meta "{PILOT_KEY}" = "{name}" to label the batch.')
@@ -124,22 +133,24 @@ def labelers(context, project) -> None:
     A labeler reads their own verdicts on gold tasks there, within seconds of answering; nobody
     else's, and never an expected answer before they gave theirs.
     """
-    from ls_context.checks.personal import feedback_link, gold_summary
+    from ls_context.checks.personal import Links, gold_summary
     from ls_context.services import build
 
     resolved = context.config()
-    if not resolved.webhook_secret:
-        raise LSContextError("personal feedback links are signed with LS_CONTEXT_WEBHOOK_SECRET: set it (the server's own)")
     if not resolved.backend_url:
         raise LSContextError("set backend_url (LS_CONTEXT_BACKEND_URL): the links point to the server labelers open")
-    services = build(resolved)
+    services = build(resolved, existing=True)
+    studio = services.studio()
+    studio.project(project)  # a project that does not exist is an error, not an empty list
     summary = gold_summary(services.store, project)
-    users = services.studio().users()
+    users = studio.users()
     remember_emails(services.store, users)
+    links = Links.of(services.store)
     for user in users:
         right, total = summary.get(user.id, (0, 0))
         gold = f"{right}/{total} gold passed" if total else "no gold answers yet"
-        click.echo(f"{user.email:<32} {gold:<22} {feedback_link(resolved.backend_url, resolved.webhook_secret, user.id)}")
+        click.echo(f"{user.email:<32} {gold:<22} {links.feedback_url(resolved.backend_url, user.id)}")
+    click.echo(f"\nHand each labeler their own link. Yours, to see any labeler (keep it to yourself):\n  {links.lead_url(resolved.backend_url)}")
 
 
 def remember_emails(store, users) -> None:

@@ -33,7 +33,7 @@ class Source:
         if self._services is None:
             from ls_context.services import build
 
-            self._services = build(self.context.config())
+            self._services = build(self.context.config(), existing=True)
         return self._services
 
     def tasks(self, progress) -> list[dict]:

@@ -51,7 +51,7 @@ class _Reader:
         self.errors: list[str] = []
 
     def error(self, node, path: str, message: str) -> None:
-        self.errors.append(f"{self.source}:{node.start_mark.line + 1}: {path}: {message}")
+        self.errors.append(f"{self.source}:{node.start_mark.line + 1}: {path or 'top level'}: {message}")
 
     # -- generic shapes --------------------------------------------------------------------
 

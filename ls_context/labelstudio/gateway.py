@@ -79,10 +79,11 @@ class Gateway:
     def label_config(self, project_id: int) -> str:
         return self.project(project_id).label_config
 
-    def retrieve_predictions(self, project_id: int) -> None:
-        """Ask the connected model server for a prediction on every task (Label Studio's own action)."""
+    def retrieve_predictions(self, project_id: int, task_ids: list[int] | None = None) -> None:
+        """Ask the connected model server for a prediction on these tasks, or every task (Label Studio's own action)."""
+        selected = {"all": False, "included": list(task_ids)} if task_ids is not None else {"all": True, "excluded": []}
         self.call(f"retrieve predictions in project {project_id}", self.client.actions.create,
-                  id="retrieve_tasks_predictions", project=project_id, selected_items={"all": True, "excluded": []})
+                  id="retrieve_tasks_predictions", project=project_id, selected_items=selected)
 
     # -- tasks ----------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import requests
 
+from ls_context.errors import LSContextError
 from ls_context.guidelines import load
 from ls_context.guidelines.book import GuidelinesBook
 from ls_context.guidelines.instructions import render
@@ -49,6 +50,7 @@ class Backend:
 def setup_project(studio: Gateway, book: GuidelinesBook, project_id: int, guidelines_path: str, backend: Backend) -> SetupReport:
     report = SetupReport()
     guidelines = load(guidelines_path)
+    health = _health(backend)  # before anything changes: wrong credentials stop here
     project = studio.project(project_id)
     extended = inject(project.label_config, Injection.from_guidelines(guidelines))
     studio.update_project(project_id, label_config=extended, expert_instruction=render(guidelines),
@@ -57,7 +59,6 @@ def setup_project(studio: Gateway, book: GuidelinesBook, project_id: int, guidel
     pushed = book.push_file(project_id, guidelines_path)
     report.steps.append(f"guidelines {pushed.version} stored as version {pushed.number} of project {project_id}"
                         + ("" if pushed.new else " (unchanged)"))
-    health = _health(backend)
     if health:
         report.warnings.append(health)
     report.steps.append(studio.ensure_ml_backend(project_id, backend.url, backend.basic_auth))
@@ -79,8 +80,8 @@ def _health(backend: Backend) -> str | None:
     except requests.RequestException as error:
         return f"the model server at {backend.url} does not answer from here ({type(error).__name__}); no preview"
     if answer.status_code == 401:
-        return (f"the model server at {backend.url} refused basic auth: set BASIC_AUTH_USER and BASIC_AUTH_PASS "
-                "to the server's own values")
+        raise LSContextError(f"the model server at {backend.url} refuses these basic-auth credentials: set "
+                             "BASIC_AUTH_USER and BASIC_AUTH_PASS to the server's own values; nothing was changed")
     if answer.status_code != 200:
         return f"the model server at {backend.url} answered /health with HTTP {answer.status_code}; no preview"
     return None

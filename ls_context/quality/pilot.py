@@ -10,7 +10,6 @@ from ls_context.labelstudio.label_config import RULES_KEY
 from ls_context.quality.export import data_key
 
 PILOT_KEY = "ls_pilot"
-GOLD_KEY = "ls_gold"
 
 
 def choose(tasks: list[dict], size: int, gold_ids: set, gold_ratio: float, strata: dict, seed: int = 0) -> list[dict]:
@@ -56,9 +55,9 @@ def _allocate(sizes: dict[str, int], total: int) -> dict[str, int]:
 
 
 def gold_task_ids(tasks: list[dict], gold: list[dict]) -> set:
-    """Tasks marked as gold in their meta, or whose data matches a task of the gold file."""
+    """Tasks whose data matches a task of the gold file (never marked in meta: every labeler can read meta)."""
     keys = {data_key(item.get("data")) for item in gold}
-    return {task["id"] for task in tasks if task["meta"].get(GOLD_KEY) or data_key(task["data"]) in keys}
+    return {task["id"] for task in tasks if data_key(task["data"]) in keys}
 
 
 def strata_from_predictions(tasks: list[dict]) -> dict:

@@ -157,3 +157,16 @@ class GuidelinesVersion(Base):
     text: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text, default="")
     pushed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class Key(Base):
+    """A secret the server keeps to itself, made once: what signs the labelers' and the lead's links.
+
+    It never leaves the store. The webhook secret and basic auth cannot sign them: open-source Label
+    Studio shows every webhook's headers to every user of the organisation.
+    """
+
+    __tablename__ = "ls_keys"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import secrets
 import threading
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ls_context.errors import LSContextError
 
-from .models import Event
+from .models import Event, Key
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -95,6 +96,14 @@ class Store:
             log.info("store %s upgraded: %s", self.where(), name)
         return names
 
+    def require_existing(self) -> None:
+        """Refuse a store that was never created: the configuration most likely points elsewhere than the server's."""
+        database = self.engine.url.database
+        missing = (self.engine.dialect.name == "sqlite" and database and database != ":memory:" and not Path(database).exists())
+        if missing or self.revision()[0] is None:
+            raise StoreError(f"no store at {self.where()}: is this the server's configuration? Set LS_CONTEXT_CONFIG "
+                             "(or LS_CONTEXT_DB / MODEL_DIR) as the server has it; `ls-context config show` says what is used")
+
     def require_current(self) -> None:
         """Refuse to run on a schema of another version: the message says what to run."""
         current, head = self.revision()
@@ -161,6 +170,20 @@ class Store:
                 return row.id
         except IntegrityError:
             return None
+
+    def key(self, name: str) -> str:
+        """The server's secret called `name`, made on first use; every process sharing the store gets the same."""
+        with self.reading() as session:
+            known = session.get(Key, name)
+        if known is not None:
+            return known.value
+        try:
+            with self.session() as session:
+                session.add(Key(name=name, value=secrets.token_urlsafe(32)))
+        except IntegrityError:
+            pass  # another process made it first: theirs is the one
+        with self.reading() as session:
+            return session.get(Key, name).value
 
     def pending_events(self, limit: int = 100) -> list[Event]:
         with self.reading() as session:
