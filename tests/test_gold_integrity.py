@@ -8,6 +8,7 @@ leaves a screenshot.
 
 import re
 import uuid
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -41,11 +42,24 @@ def gold_project(ls, make_project, label_studio, feedback_backend):
     return project, labelers
 
 
+@contextmanager
 def logged_in(browser, label_studio, email):
+    """A browser page logged into Label Studio as this labeler."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    chromium.log_in(page, label_studio.url, email, PASSWORD)
-    return context, page
+    try:
+        page = context.new_page()
+        chromium.log_in(page, label_studio.url, email, PASSWORD)
+        yield page
+    finally:
+        context.close()
+
+
+def task_view(page, label_studio, project_id, task_id, screenshot, name) -> str:
+    """What a labeler sees on opening the task from the Data Manager; kept as a screenshot."""
+    chromium.open_task(page, label_studio.url, project_id, task_id)
+    page.wait_for_timeout(1500)  # the tabs of existing annotations and predictions load after the editor
+    screenshot(page, name, full_page=False)
+    return visible_text(page)
 
 
 def visible_text(page) -> str:
@@ -65,12 +79,8 @@ def test_each_labeler_sees_only_their_own_verdict_and_no_answer_before_theirs(
     wait_for(lambda: feedback_of(store, wrong.id), 10, "A's verdict")
 
     # B has not answered: the task view, the Data Manager and the label stream show no expected answer.
-    context, b = logged_in(browser, label_studio, labelers["b"][0])
-    try:
-        chromium.open_task(b, label_studio.url, project.id, task.id)
-        b.wait_for_timeout(1500)
-        screenshot(b, "b-task-view", full_page=False)
-        assert not REVEALING.search(visible_text(b))
+    with logged_in(browser, label_studio, labelers["b"][0]) as b:
+        assert not REVEALING.search(task_view(b, label_studio, project.id, task.id, screenshot, "b-task-view"))
         b.goto(f"{label_studio.url}/projects/{project.id}/data")
         b.get_by_text(str(task.id)).first.wait_for(state="visible", timeout=30_000)
         screenshot(b, "b-data-manager", full_page=False)
@@ -79,8 +89,6 @@ def test_each_labeler_sees_only_their_own_verdict_and_no_answer_before_theirs(
         b.wait_for_selector(".lsf-main-view", timeout=60_000)
         screenshot(b, "b-label-stream", full_page=False)
         assert not REVEALING.search(b.locator(".lsf-main-view").inner_text())
-    finally:
-        context.close()
     fresh = ls.tasks.get(id=task.id)
     assert set(fresh.data) == {"text"} and not [k for k in (fresh.meta or {}) if k.startswith("ls_")]
     for prediction in ls.predictions.list(task=task.id):
@@ -105,11 +113,5 @@ def test_each_labeler_sees_only_their_own_verdict_and_no_answer_before_theirs(
     c_page = requests.get(page_of["c"], timeout=5).text
     assert "No gold checks yet" in c_page
     assert not [word for word in ("Expected", "Gold check", "FAILED", "PASSED", "General feedback") if word in c_page]
-    context, c = logged_in(browser, label_studio, labelers["c"][0])
-    try:
-        chromium.open_task(c, label_studio.url, project.id, task.id)
-        c.wait_for_timeout(1500)
-        screenshot(c, "c-task-view", full_page=False)
-        assert not REVEALING.search(visible_text(c))
-    finally:
-        context.close()
+    with logged_in(browser, label_studio, labelers["c"][0]) as c:
+        assert not REVEALING.search(task_view(c, label_studio, project.id, task.id, screenshot, "c-task-view"))

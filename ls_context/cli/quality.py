@@ -37,9 +37,13 @@ class Source:
         return self._services
 
     def tasks(self, progress) -> list[dict]:
+        from ls_context.labelstudio import Gateway
         from ls_context.quality.export import read_json
 
-        tasks = read_json(self.export_file, "export") if self.export_file else self.services().studio().export(self.project)
+        if self.export_file:
+            tasks = read_json(self.export_file, "export")
+        else:
+            tasks = Gateway.from_config(self.context.config()).export(self.project)
         return list(progress(tasks))
 
     def projects(self, tasks: list[dict]) -> set[int]:
@@ -48,7 +52,7 @@ class Source:
         return {task["project"] for task in tasks if isinstance(task.get("project"), int)}
 
     def gold(self, tasks: list[dict]) -> list[dict]:
-        """The gold file if given, else the gold stored for the project(s)."""
+        """The gold file if given, else the gold stored for the project(s) (the store must exist for --project)."""
         from ls_context.quality.export import read_json
 
         if self.gold_file:
@@ -59,17 +63,17 @@ class Source:
         return stored_gold_items(self.services().store, projects)
 
     def guidelines(self, tasks: list[dict]):
-        """The newest stored guidelines of the (single) project, for its gate thresholds."""
+        """The newest stored guidelines of the (single) project, for its gate thresholds; None without a store."""
         projects = self.projects(tasks)
-        if len(projects) != 1 or (self.export_file and not self._store_exists()):
+        if len(projects) != 1 or not self._store_exists():
             return None
         return self.services().guidelines.latest(next(iter(projects)))
 
     def _store_exists(self) -> bool:
-        """An export can be read anywhere: its gold is looked up only where a store is configured."""
-        config = self.context.config()
+        """Whether a store is configured; an export, or a gate with its own gold and thresholds, can do without."""
         from pathlib import Path
 
+        config = self.context.config()
         return bool(config.db) or (Path(config.model_dir) / "ls-context.sqlite3").exists()
 
 
