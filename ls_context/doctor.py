@@ -25,17 +25,13 @@ def checks(config: Config) -> list[Check]:
 
 
 def store(config: Config) -> Check:
-    from pathlib import Path
-
-    from sqlalchemy.engine import make_url
-
     from .store import Store
 
-    url = make_url(config.store_url())
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        return Check("store", "warn", f"no store yet at {url.database}: `ls-context db upgrade` creates it (serve does too)")
+    store = Store(config.store_url())
+    if store.file_missing():
+        return Check("store", "warn", f"no store yet at {store.where()}: `ls-context db upgrade` creates it (serve does too)")
     try:
-        current, needed = Store(config.store_url()).revision()
+        current, needed = store.revision()
     except LSContextError as error:
         return Check("store", "FAIL", str(error))
     if current == needed:

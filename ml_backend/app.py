@@ -69,17 +69,11 @@ class Backend:
         """Wait until every recorded event is processed and no refit is pending (tests, the demo)."""
         import time
 
-        from sqlalchemy import func, select
-
-        from ls_context.store import Event
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.services.queue is None:
                 self.services.worker.run_once()
-            with self.store.reading() as session:
-                busy = session.scalar(select(func.count()).select_from(Event).where(Event.status.in_(("pending", "processing"))))
-            if not busy:
+            if not self.store.unprocessed():
                 return self.trainer.wait_idle(max(0.0, deadline - time.monotonic()))
             time.sleep(0.05)
         return False

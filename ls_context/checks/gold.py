@@ -36,6 +36,12 @@ def _expected(item: dict, index: int) -> tuple[dict, list, str]:
     return data, annotations[0]["result"], str(explanation)
 
 
+def stored_gold(store: Store, projects: set[int]) -> dict[int, list]:
+    """The gold answers `gold import` stored for these projects: task id -> expected result."""
+    with store.reading() as session:
+        return dict(session.execute(select(Gold.task_id, Gold.result).where(Gold.project_id.in_(projects))).all())
+
+
 def flags_by_reason(store: Store, project_id: int) -> list[tuple[tuple[str, str], list[Flag]]]:
     """Flags grouped by (reason, label), largest group first."""
     with store.reading() as session:

@@ -88,6 +88,7 @@ def pilot(context, project, size, gold_ratio, gold_file, name, seed) -> None:
     """
     from collections import Counter
 
+    from ls_context.checks.gold import stored_gold
     from ls_context.quality.export import read_json
     from ls_context.quality.pilot import PILOT_KEY, choose, gold_task_ids, strata_from_predictions
     from ls_context.services import build
@@ -100,7 +101,7 @@ def pilot(context, project, size, gold_ratio, gold_file, name, seed) -> None:
         click.echo(f"asking the model server for predictions on {len(unpredicted)} task(s)...", err=True)
         studio.retrieve_predictions(project, unpredicted)
         tasks = studio.tasks(project, predictions=True)
-    gold_ids = gold_task_ids(tasks, read_json(gold_file, "gold file") if gold_file else []) | stored_gold(services.store, project)
+    gold_ids = gold_task_ids(tasks, read_json(gold_file, "gold file") if gold_file else []) | set(stored_gold(services.store, {project}))
     strata = strata_from_predictions(tasks)
     chosen = choose(tasks, size, gold_ids, gold_ratio, strata, seed)
     studio.mark_tasks(chosen, **{PILOT_KEY: name})
@@ -113,15 +114,6 @@ def pilot(context, project, size, gold_ratio, gold_file, name, seed) -> None:
     if len(chosen) < size:
         click.echo(f"only {len(chosen)} unlabeled tasks were available for a batch of {size}", err=True)
     click.echo(f'Filter the Data Manager on meta "{PILOT_KEY}" = "{name}" to label the batch.')
-
-
-def stored_gold(store, project: int) -> set[int]:
-    from sqlalchemy import select
-
-    from ls_context.store import Gold
-
-    with store.reading() as session:
-        return set(session.scalars(select(Gold.task_id).where(Gold.project_id == project)))
 
 
 @main.command()

@@ -71,21 +71,16 @@ class Source:
 
     def _store_exists(self) -> bool:
         """Whether a store is configured; an export, or a gate with its own gold and thresholds, can do without."""
-        from pathlib import Path
+        from ls_context.store import Store
 
-        config = self.context.config()
-        return bool(config.db) or (Path(config.model_dir) / "ls-context.sqlite3").exists()
+        return not Store(self.context.config().store_url()).file_missing()
 
 
 def stored_gold_items(store, projects: set[int]) -> list[dict]:
     """The store's gold answers as gold tasks in Label Studio's format, matched to the export by task id."""
-    from sqlalchemy import select
+    from ls_context.checks.gold import stored_gold
 
-    from ls_context.store import Gold
-
-    with store.reading() as session:
-        rows = session.execute(select(Gold.task_id, Gold.result).where(Gold.project_id.in_(projects))).all()
-    return [{"id": task_id, "annotations": [{"result": result}]} for task_id, result in rows]
+    return [{"id": task_id, "annotations": [{"result": result}]} for task_id, result in stored_gold(store, projects).items()]
 
 
 def measure(source: Source) -> tuple[dict, list[dict]]:

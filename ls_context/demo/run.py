@@ -245,18 +245,12 @@ def simulate_pilot(demo: Demo, out_dir: Path, echo=lambda line: None) -> tuple[s
 
 def wait_processed(store, timeout: float = 60) -> bool:
     """Until the server has processed every recorded event (it shares the store with this process)."""
-    from sqlalchemy import func, select
-
-    from ls_context.store import Event
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with store.reading() as session:
-            busy = session.scalar(select(func.count()).select_from(Event).where(Event.status.in_(("pending", "processing"))))
-        if not busy:
+        if not store.unprocessed():
             return True
         time.sleep(0.1)
-    logging.getLogger(__name__).warning("%d events still unprocessed after %.0f s", busy, timeout)
+    logging.getLogger(__name__).warning("%d events still unprocessed after %.0f s", store.unprocessed(), timeout)
     return False
 
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ls_context.store import GuidelinesVersion, Store
 
@@ -80,11 +80,6 @@ class GuidelinesBook:
         with self.store.reading() as session:
             return list(session.scalars(select(GuidelinesVersion).where(GuidelinesVersion.project_id == project_id)
                                         .order_by(GuidelinesVersion.number)))
-
-    def count(self, project_id: int) -> int:
-        with self.store.reading() as session:
-            return session.scalar(select(func.count()).select_from(GuidelinesVersion)
-                                  .where(GuidelinesVersion.project_id == project_id)) or 0
 
     def _entry(self, project_id: int) -> tuple[float, str | None, Guidelines | None]:
         now = time.monotonic()

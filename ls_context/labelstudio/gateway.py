@@ -17,10 +17,6 @@ class LabelStudioError(LSContextError):
         super().__init__(message)
         self.status = status
 
-    @property
-    def retryable(self) -> bool:
-        return self.status is None or self.status >= 500 or self.status in (408, 429)
-
 
 class Gateway:
     """Label Studio at `url`, as the owner of `api_key` (a personal access token or a legacy token).
@@ -75,9 +71,6 @@ class Gateway:
 
     def update_project(self, project_id: int, **fields) -> None:
         self.call(f"update project {project_id}", self.client.projects.update, id=project_id, **fields)
-
-    def label_config(self, project_id: int) -> str:
-        return self.project(project_id).label_config
 
     def retrieve_predictions(self, project_id: int, task_ids: list[int] | None = None) -> None:
         """Ask the connected model server for a prediction on these tasks, or every task (Label Studio's own action)."""

@@ -14,7 +14,7 @@ import threading
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, inspect, select, text
+from sqlalchemy import create_engine, event, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ls_context.errors import LSContextError
@@ -96,11 +96,14 @@ class Store:
             log.info("store %s upgraded: %s", self.where(), name)
         return names
 
+    def file_missing(self) -> bool:
+        """A SQLite store whose file does not exist yet (asking anything more would create it)."""
+        database = self.engine.url.database
+        return self.engine.dialect.name == "sqlite" and bool(database) and database != ":memory:" and not Path(database).exists()
+
     def require_existing(self) -> None:
         """Refuse a store that was never created: the configuration most likely points elsewhere than the server's."""
-        database = self.engine.url.database
-        missing = (self.engine.dialect.name == "sqlite" and database and database != ":memory:" and not Path(database).exists())
-        if missing or self.revision()[0] is None:
+        if self.file_missing() or self.revision()[0] is None:
             raise StoreError(f"no store at {self.where()}: is this the server's configuration? Set LS_CONTEXT_CONFIG "
                              "(or LS_CONTEXT_DB / MODEL_DIR) as the server has it; `ls-context config show` says what is used")
 
@@ -184,6 +187,11 @@ class Store:
             pass  # another process made it first: theirs is the one
         with self.reading() as session:
             return session.get(Key, name).value
+
+    def unprocessed(self) -> int:
+        """How many recorded events still wait for processing (or are being processed)."""
+        with self.reading() as session:
+            return session.scalar(select(func.count()).select_from(Event).where(Event.status.in_(("pending", "processing"))))
 
     def pending_events(self, limit: int = 100) -> list[Event]:
         with self.reading() as session:
