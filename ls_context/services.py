@@ -77,4 +77,4 @@ def _studio_or_none(config: Config) -> Gateway | None:
     if not (config.label_studio_url and config.label_studio_api_key):
         log.warning("LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY not set: flags wait in the store until they are")
         return None
-    return Gateway.from_config(config, retries=0, timeout=10)
+    return Gateway.from_config(config, retries=0, timeout=5)

@@ -6,7 +6,8 @@ import hmac
 import logging
 from dataclasses import dataclass, field
 
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from ls_context.checks.personal import Links
@@ -101,7 +102,8 @@ def create_app(config: Config | None = None, migrate: bool = True) -> Flask:
     trainer = Trainer(refit, config.refit_interval)
     if services.queue is not None:
         try:
-            services.queue.on_learned(lambda project_id: trainer.schedule(project_id))
+            # After a Redis outage, what workers published meanwhile is lost: refit every project served.
+            services.queue.on_learned(trainer.schedule, missed=lambda: [trainer.schedule(p) for p in models.versions()])
         except Exception as error:  # fail at start, clearly, rather than at the first webhook
             raise LSContextError(f"cannot reach Redis ({services.queue.where()}): {type(error).__name__}") from None
     app.extensions["ls_context"] = Backend(services, models, trainer, metrics)
@@ -112,6 +114,7 @@ def create_app(config: Config | None = None, migrate: bool = True) -> Flask:
     if config.basic_auth:
         app.before_request(_basic_auth(config))
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(OperationalError, _store_away)
     app.register_error_handler(Exception, _unexpected_error)
     _log_start(config, services)
     return app
@@ -161,6 +164,18 @@ def _http_error(error: HTTPException):
     messages = {413: "the request body is too large", 405: "method not allowed", 404: "not found"}
     message = error.description if error.code == 400 else messages.get(error.code, error.name)
     return jsonify(error=message), error.code
+
+
+def _store_away(error: Exception):
+    """The database is down, restarting or too busy: say so (503), without a traceback per request."""
+    state = current_app.extensions["ls_context"]
+    if state.metrics.count("store_unavailable") % 100 == 1:
+        log.error("the store is unavailable on %s %s: %s: %s", request.method, request.path, type(error).__name__,
+                  str(error).strip().splitlines()[0][:300] if str(error).strip() else "")
+    response = jsonify(error="the store is unavailable; try again shortly (`ls-context sync` recovers lost webhooks)")
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _unexpected_error(error: Exception):

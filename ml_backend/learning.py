@@ -74,6 +74,12 @@ def _read(store, project_id: int) -> _Known:
             select(Check.annotation_id, Check.task_id, Check.labeler_id, Check.control, Check.passed)
             .where(Check.project_id == project_id).order_by(Check.id)
         ).all()
+    usable = [row for row in annotations if well_formed(row.result)]
+    if len(usable) < len(annotations):
+        # Intake refuses such results now; a store written by an older version may still hold some.
+        log.warning("project %s: %d annotation(s) left out of learning: their result is not a list of region objects",
+                    project_id, len(annotations) - len(usable))
+    annotations = usable
     # An annotation changed after its first check has a check per version; the latest counts, as in the report.
     latest = {(row.annotation_id, row.control): row for row in verdicts}
     checks = [(row.task_id, row.labeler_id, row.control, row.passed) for row in latest.values()]
@@ -123,7 +129,14 @@ def _consensus_examples(known: _Known, control: str, field: str, trust: LabelerT
 def _labels(result: list, control: str) -> tuple[str, ...] | None:
     """The labels a result gives on one Choices control (sorted, so equal answers compare equal), or None."""
     labels = set()
-    for item in result or []:
-        if isinstance(item, dict) and item.get("from_name") == control:
-            labels.update(str(label) for label in (item.get("value") or {}).get("choices") or [])
+    for item in result if isinstance(result, list) else []:
+        value = item.get("value") if isinstance(item, dict) and item.get("from_name") == control else None
+        choices = value.get("choices") if isinstance(value, dict) else None
+        if isinstance(choices, list):
+            labels.update(str(label) for label in choices if isinstance(label, (str, int, float)))
     return tuple(sorted(labels)) or None
+
+
+def well_formed(result) -> bool:
+    """A result ls-context can read: a list of region objects whose `value` is an object."""
+    return isinstance(result, list) and all(isinstance(item, dict) and isinstance(item.get("value", {}), dict) for item in result)

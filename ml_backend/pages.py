@@ -9,7 +9,9 @@ shows to all its users in the webhooks' headers.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+import secrets
+
+from flask import Blueprint, current_app, g, render_template, request
 
 from ls_context.checks.personal import recent_feedback
 from ls_context.quality.metrics import wilson_interval
@@ -17,14 +19,30 @@ from ls_context.quality.metrics import wilson_interval
 blueprint = Blueprint("pages", __name__)
 RECENT = 50
 REFRESH_SECONDS = 3
-# The pages run no script and load nothing from anywhere; the link carries a token, so no referrer either.
+# The pages run no script, load nothing and post no form; their one style sheet is inline, allowed by a
+# nonce new on each answer. The link carries a token, so no referrer either, and nothing is cached.
+POLICY = "default-src 'none'; style-src {styles}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
-                               "frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
+
+
+@blueprint.after_request
+def _protect(response):
+    """Every answer of these pages carries the headers, whichever view or error handler made it."""
+    response.headers.update(HEADERS)
+    styles = f"'nonce-{g.style_nonce}'" if "style_nonce" in g else "'none'"
+    response.headers["Content-Security-Policy"] = POLICY.format(styles=styles)
+    return response
+
+
+def _style_nonce() -> str:
+    """The nonce of this answer's inline style sheet: unguessable, so injected styles stay inert."""
+    if "style_nonce" not in g:
+        g.style_nonce = secrets.token_urlsafe(16)
+    return g.style_nonce
 
 
 @blueprint.get("/feedback/<token>")
@@ -63,4 +81,5 @@ def _feedback_page(labeler_id: int, personal: bool):
 
 
 def _page(template: str, status: int, **values):
-    return render_template(template, **values), status, HEADERS
+    """A page from a template; autoescaped (.html), so emails and verdicts from Label Studio stay text."""
+    return render_template(template, style_nonce=_style_nonce(), **values), status

@@ -7,16 +7,19 @@ here trains a model: /webhook only writes the annotation down and schedules a re
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest
 
 from ls_context.errors import LSContextError
+from ls_context.intake.shape import MAX_ID, BadInput, an_id, parse
 from ls_context.intake.webhook import SECRET_HEADER, accept, sender_allowed
 
 blueprint = Blueprint("protocol", __name__)
 log = logging.getLogger(__name__)
+PROJECT = re.compile(r"([0-9]{1,10})(?:\.[0-9]{1,20})?", re.ASCII)
 
 
 def backend():
@@ -24,7 +27,11 @@ def backend():
 
 
 def json_object() -> dict:
-    body = request.get_json(silent=True, force=True)
+    """The body as a JSON object, checked for depth, numbers and text the store could not keep (400 otherwise)."""
+    try:
+        body = parse(request.get_data(cache=False))
+    except BadInput as error:
+        raise BadRequest(str(error)) from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
@@ -34,9 +41,12 @@ def project_id_of(value) -> str:
     """Label Studio sends "<id>.<created timestamp>" in /setup and /predict, a number or an object elsewhere."""
     if isinstance(value, dict):
         value = value.get("id")
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).split(".")[0].isdigit():
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    found = PROJECT.fullmatch(value) if isinstance(value, str) else None
+    if found is None or not 1 <= int(found[1]) <= MAX_ID:
         raise BadRequest("'project' must be a project id such as \"12\" or \"12.1700000000\"")
-    return str(value).split(".")[0]
+    return found[1]
 
 
 @blueprint.get("/")
@@ -82,8 +92,7 @@ def predict():
     started = time.perf_counter()
     body = json_object()
     tasks = body.get("tasks")
-    if not isinstance(tasks, list) or not all(isinstance(task, dict) for task in tasks):
-        raise BadRequest("'tasks' must be a list of task objects")
+    check_tasks(tasks)
     project_id = project_id_of(body.get("project"))
     label_config = body.get("label_config")
     if label_config is not None and not isinstance(label_config, str):
@@ -99,6 +108,19 @@ def predict():
     return jsonify(results=results, model_version=loaded.version, examples=loaded.model.examples_used)
 
 
+def check_tasks(tasks) -> None:
+    """Tasks as Label Studio sends them: objects with an id and a data object."""
+    if not isinstance(tasks, list) or not all(isinstance(task, dict) for task in tasks):
+        raise BadRequest("'tasks' must be a list of task objects")
+    try:
+        for index, task in enumerate(tasks):
+            an_id(task.get("id"), f"tasks[{index}].id", optional=True)
+            if not isinstance(task.get("data", {}), dict):
+                raise BadInput(f"'tasks[{index}].data' must be an object")
+    except BadInput as error:
+        raise BadRequest(str(error)) from None
+
+
 def check_context(context, model) -> None:
     """Interactive pre-annotation sends the labeler's partial result; it must name controls of the config."""
     if context is None:
@@ -107,7 +129,7 @@ def check_context(context, model) -> None:
         raise BadRequest("'params.context' must be an object with a 'result' list")
     for item in context.get("result", []):
         name = item.get("from_name") if isinstance(item, dict) else None
-        if name not in model.control_names:
+        if not isinstance(name, str) or name not in model.control_names:
             raise BadRequest(f"'params.context' names unknown control '{name}'")
 
 

@@ -63,6 +63,32 @@ def test_malformed_bodies_get_400_and_store_nothing(app, body, status):
     assert events_stored(app) == 0
 
 
+def _annotation(**fields) -> bytes:
+    payload = event()
+    payload["annotation"].update(fields)
+    return json.dumps(payload, allow_nan=True).encode()
+
+
+@pytest.mark.parametrize("body, field", [
+    (_annotation(id=True), "annotation.id"),  # once stored as annotation 1, overwriting it
+    (_annotation(id=2**63), "annotation.id"),  # beyond SQLite's and PostgreSQL's integers
+    (_annotation(lead_time=float("nan")), "the body is not valid JSON"),  # PostgreSQL's JSON refuses NaN
+    (_annotation(updated_at="x" * 300), "annotation.updated_at"),
+    (_annotation(result=[1, "x", None]), "annotation.result[0]"),  # once broke every refit of the project
+    (_annotation(result=[{"from_name": ["a"], "value": {}}]), "annotation.result[0].from_name"),
+    (json.dumps({**event(), "task": {**event()["task"], "data": {"text": "\ud800"}}}).encode(), "lone surrogate"),
+    (("[" * 900 + "]" * 900).encode(), "nests deeper than 32 levels"),
+    (json.dumps({"action": "X", "deep": json.loads("[" * 40 + "]" * 40)}).encode(), "nests deeper than 32 levels"),
+    (json.dumps({"action": "START_TRAINING", "project": {"id": -5}}).encode(), "project.id"),  # once recorded, then 400
+    (json.dumps({"action": "START_TRAINING"}).encode(), "START_TRAINING needs the project's id"),
+])
+def test_what_would_fail_later_is_refused_now_naming_the_field_and_stored_nowhere(app, body, field):
+    answer = app.test_client().post("/webhook", data=body, content_type="application/json", headers={SECRET_HEADER: SECRET})
+
+    assert answer.status_code == 400 and field in answer.json["error"]
+    assert events_stored(app) == 0
+
+
 def test_a_10_mb_body_gets_413(app):
     body = json.dumps({**event(), "padding": "x" * (10 * 1024 * 1024)})
 

@@ -130,8 +130,8 @@ def test_interactive_context_gets_a_valid_answer(client):
 @pytest.mark.parametrize(
     "body, status, message",
     [
-        (b"not json", 400, "the body must be a JSON object"),
-        (b'{"tasks": [', 400, "the body must be a JSON object"),
+        (b"not json", 400, "the body is not valid JSON"),
+        (b'{"tasks": [', 400, "the body is not valid JSON"),
         (b"[1, 2]", 400, "the body must be a JSON object"),
         (json.dumps({"project": "7.1"}).encode(), 400, "'tasks' must be a list of task objects"),
         (json.dumps({"tasks": "all", "project": "7.1"}).encode(), 400, "'tasks' must be a list"),
@@ -140,6 +140,12 @@ def test_interactive_context_gets_a_valid_answer(client):
         (json.dumps({**predict_body("a"), "label_config": 5}).encode(), 400, "'label_config' must be"),
         (json.dumps({**predict_body("a"), "label_config": "<View><Text"}).encode(), 400, "the label config cannot be read"),
         (json.dumps({**predict_body("a"), "params": {"context": {"result": [{"from_name": "nope"}]}}}).encode(), 400, "unknown control 'nope'"),
+        (json.dumps({**predict_body("a"), "params": {"context": {"result": [{"from_name": ["x"]}]}}}).encode(), 400, "unknown control"),
+        (json.dumps({**predict_body("a"), "project": "\u00b2"}).encode(), 400, "'project' must be a project id"),
+        (json.dumps({**predict_body("a"), "project": str(2**63)}).encode(), 400, "'project' must be a project id"),
+        (json.dumps({**predict_body("a"), "tasks": [{"id": True, "data": {}}]}).encode(), 400, "'tasks[0].id' must be"),
+        (json.dumps({**predict_body("a"), "tasks": [{"id": 1, "data": "text"}]}).encode(), 400, "'tasks[0].data' must be"),
+        (b'{"tasks": [], "project": "7.1", "x": NaN}', 400, "the body is not valid JSON"),
         (json.dumps({"tasks": [], "project": "8.1"}).encode(), 400, "no label config known yet"),
     ],
 )

@@ -13,21 +13,19 @@ import re
 import signal
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 import requests
-import sqlalchemy
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
+from harness.postgres import postgres_schema
 from harness.vader import snippets
 from ls_context.demo.local_studio import free_port
 from ls_context.store import Event, Feedback, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("VIRTUAL_ENV") or ROOT / ".venv") / "bin"
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PASSWORD, SECRET = "basic-auth-password-1", "webhook-secret-value-1"
 pytestmark = [pytest.mark.labelstudio, pytest.mark.postgres]
 
@@ -112,14 +110,8 @@ def commands(block: str) -> list[str]:
 
 @pytest.fixture
 def pg_schema():
-    schema = f"prod_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(POSTGRES)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with postgres_schema("prod") as url:
+        yield url
 
 
 @pytest.fixture
@@ -236,6 +228,13 @@ def test_the_readme_production_section_as_written(ls, label_studio, team, pg_sch
         assert gate.returncode == 1, gate.stdout + gate.stderr  # the confuser fails it, with the stored thresholds
         assert "threshold 0.7" in gate.stdout
         assert "ALERT confuser@example.com: Negative -> Positive on 6 of 6 gold" in gate.stdout
+
+        # The careful labeler's flags went back to Label Studio; nothing is dead or failed.
+        wait_until(lambda: "0 pending" in run(lines[7]).stdout, 30, "the flags written back", process)
+        status = outputs[lines[7]]
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert re.search(r"events: +0 waiting, \d+ done, 0 failed", status.stdout), status.stdout
+        assert ", 0 dead" in status.stdout and " 0 delivered" not in status.stdout
         assert not (second / "models").exists() and not (first / "models").exists()
     finally:
         os.killpg(process.pid, signal.SIGTERM)

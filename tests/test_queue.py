@@ -205,7 +205,10 @@ def test_with_a_worker_process_feedback_and_flags_come_from_the_worker(redis, tm
         assert backend.worker._thread is None  # the server itself processed nothing
     finally:
         worker.terminate()
-        output, _ = worker.communicate(timeout=30)
+        try:
+            output, _ = worker.communicate(timeout=30)
+        finally:
+            worker.kill()  # a worker that ignored the request must not outlive the test and take others' jobs
         backend.close()
         server.shutdown()
     assert label_studio.account.token not in output

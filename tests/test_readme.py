@@ -26,6 +26,7 @@ RUN_BY = {
     "ls-context flags --project 12": "tests/test_production.py",
     "ls-context report --project 12 --out report.html": "tests/test_production.py",
     "ls-context gate --project 12": "tests/test_production.py",
+    "ls-context status": "tests/test_production.py",
     "ls-context worker": "tests/test_queue.py",
 }
 

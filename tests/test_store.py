@@ -1,15 +1,12 @@
 """The store on SQLite and on PostgreSQL: migrations give the models' schema once, events are recorded once, secrets never kept."""
 
-import uuid
-
 import pytest
-import sqlalchemy
 from sqlalchemy import select, text
 
 from ls_context.errors import LSContextError
+from harness.postgres import postgres_schema
 from ls_context.store import Annotation, Base, Event, Gold, Store
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -17,17 +14,8 @@ def store_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.sqlite3'}"
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(POSTGRES)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
-    except sqlalchemy.exc.OperationalError as error:
-        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 (database test) is needed for this test: {error}", pytrace=False)
-    yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 def opened(url: str) -> Store:
@@ -47,7 +35,7 @@ def test_upgrading_an_empty_store_gives_exactly_the_models_schema(store_url):
 
     applied = store.upgrade()
 
-    assert [name.split()[0] for name in applied] == ["0001", "0002", "0003"]
+    assert [name.split()[0] for name in applied] == ["0001", "0002", "0003", "0004"]
     with store.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     store.require_current()
@@ -81,7 +69,7 @@ def test_a_store_made_before_migrations_is_recognised_and_upgraded_with_its_rows
 
     applied = old.upgrade()
 
-    assert [name.split()[0] for name in applied] == ["0002", "0003"]
+    assert [name.split()[0] for name in applied] == ["0002", "0003", "0004"]
     with old.session() as session:
         kept = session.get(Gold, 5)
         assert (kept.explanation, kept.data) == ("why", None)
@@ -100,7 +88,7 @@ def test_processes_starting_together_upgrade_once(store_url):
     outputs = [run.communicate(timeout=120) for run in runs]
 
     assert [run.returncode for run in runs] == [0, 0], outputs
-    assert sorted(out.strip() for out, _ in outputs) == ["0", "3"]
+    assert sorted(out.strip() for out, _ in outputs) == ["0", "4"]
     store = Store(store_url)
     store.require_current()
     store.engine.dispose()
@@ -119,7 +107,7 @@ def test_an_event_is_recorded_once_per_key_and_without_secrets(store_url):
         [row] = session.scalars(select(Event)).all()
     assert row.payload["project"] == {"id": 1}
     assert "s3cret" not in str(row.payload)
-    assert [event.id for event in store.pending_events()] == [first]
+    assert store.unprocessed() == 1
     store.engine.dispose()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ls_context.intake.webhook import ANNOTATION_ACTIONS
 from ls_context.labelstudio.label_config import FLAG, FLAG_NOTE
@@ -37,21 +38,13 @@ class Processor:
         Each event runs in a savepoint: a failing one is marked failed and the others still commit.
         Events another worker claimed first are left to it.
         """
-        events = self.store.pending_events(limit or self.store.batch_size)
-        if not events:
-            return 0
         learned: set[int] = set()
         with self.store.session() as session:
-            claimed = session.execute(
-                update(Event).where(Event.id.in_([e.id for e in events]), Event.status == "pending")
-                .values(status="processing").returning(Event.id)
-            ).scalars().all()
-            mine = [event for event in events if event.id in set(claimed)]
+            mine = self.store.claim_events(session, limit or self.store.batch_size)
             for event in mine:
                 status, error = "done", None
                 try:
-                    with session.begin_nested():
-                        learned |= self._process(session, event)
+                    learned |= self._in_savepoint(session, event)
                 except Exception as failure:  # keep the event for a look; one bad event must not stop the others
                     log.exception("event %s (%s) failed", event.id, event.action)
                     status, error = "failed", f"{type(failure).__name__}: {failure}"[:1000]
@@ -60,6 +53,19 @@ class Processor:
         for project_id in learned:
             self.learned(project_id)
         return len(mine)
+
+    def _in_savepoint(self, session, event: Event, tries: int = 5) -> set[int]:
+        """Apply one event in a savepoint; again when it collided with another worker's transaction
+        (the same labeler or task inserted first, a deadlock, a lock wait given up)."""
+        for attempt in range(tries):
+            try:
+                with session.begin_nested():
+                    return self._process(session, event)
+            except DBAPIError as error:
+                if attempt == tries - 1 or not _collision(error):
+                    raise
+                log.debug("event %s collided with another worker (%s); trying again", event.id, type(error.orig).__name__)
+        return set()
 
     def _process(self, session, event: Event) -> set[int]:
         """Apply one event; the projects whose annotations changed."""
@@ -144,16 +150,25 @@ class Processor:
         ))
 
 
+# SQLSTATEs of a transaction that met another one: worth a second try, not a failed event.
+COLLISIONS = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+
+
+def _collision(error: DBAPIError) -> bool:
+    return isinstance(error, IntegrityError) or getattr(error.orig, "sqlstate", None) in COLLISIONS
+
+
 def flag_of(result: list[dict]) -> tuple[str | None, str]:
     reason, note = None, ""
-    for item in result:
+    for item in result if isinstance(result, list) else []:
         value = item.get("value") if isinstance(item, dict) else None
         if not isinstance(value, dict):
             continue
-        if item.get("from_name") == FLAG and value.get("choices"):
-            reason = str(value["choices"][0])
-        elif item.get("from_name") == FLAG_NOTE and value.get("text"):
-            note = " ".join(map(str, value["text"]))
+        choices, text = value.get("choices"), value.get("text")
+        if item.get("from_name") == FLAG and isinstance(choices, list) and choices:
+            reason = str(choices[0])
+        elif item.get("from_name") == FLAG_NOTE and text:
+            note = " ".join(map(str, text)) if isinstance(text, list) else str(text)
     return reason, note
 
 

@@ -1,4 +1,4 @@
-"""Commands of the admin: configuration, guidelines, the store's schema, wiring a project, workers."""
+"""Commands of the admin: configuration, guidelines, the store's schema, wiring a project, workers, status."""
 
 from __future__ import annotations
 
@@ -177,6 +177,35 @@ def setup(context, project, guidelines_file, backend_url) -> None:
 
 
 @main.command()
+@click.option("--project", type=int, help="Only this project's events and write-backs.")
+@pass_context
+def status(context, project) -> None:
+    """What waits and what failed: events to process, write-backs to Label Studio (pending, retrying, dead).
+
+    Exits 1 when a write-back is dead or an event failed, so it can serve as a monitoring check.
+    """
+    from ls_context.services import build
+    from ls_context.writeback.backlog import backlog
+
+    services = build(context.config(), existing=True)
+    found = backlog(services.store, project)
+    events, writebacks = found.events, found.writebacks
+    click.echo(f"store {services.store.where()}" + (f", project {project}" if project is not None else ""))
+    click.echo(f"events:      {events.get('pending', 0) + events.get('processing', 0)} waiting, {events.get('done', 0)} done, "
+               f"{events.get('failed', 0)} failed")
+    click.echo(f"write-backs: {writebacks.get('pending', 0)} pending ({writebacks['retrying']} retrying), "
+               f"{writebacks.get('delivered', 0)} delivered, {writebacks.get('superseded', 0)} superseded, "
+               f"{writebacks.get('dead', 0)} dead")
+    for writeback in found.dead:
+        click.echo(f"  dead: write-back {writeback.id} to task {writeback.task_id} ({writeback.kind} {sorted(writeback.payload)}), "
+                   f"{writeback.attempts} attempt(s): {writeback.last_error}")
+    for event in found.failed:
+        click.echo(f"  failed: event {event.id} ({event.action}, project {event.project_id}): {event.error}")
+    if not found.healthy:
+        raise SystemExit(1)
+
+
+@main.command()
 @click.option("--sync-every", type=click.FloatRange(0), help="Recover lost webhooks every N seconds [env LS_CONTEXT_SYNC_EVERY].")
 @click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
 @pass_context
@@ -188,15 +217,19 @@ def worker(context, sync_every, burst) -> None:
     from ls_context.config import CONFIG_ENV
     from ls_context.writeback.jobs import run_worker
 
-    resolved = context.config()
+    resolved = context.config(sync_every=sync_every)
     if not resolved.redis_url:
         raise LSContextError("a worker needs Redis: set LS_CONTEXT_REDIS_URL (or redis_url in the config file)")
+    # Jobs resolve the configuration again, from the environment: it must give this same one.
     if context.config_file:
-        os.environ[CONFIG_ENV] = context.config_file  # jobs resolve the configuration again, by name
+        os.environ[CONFIG_ENV] = context.config_file
+    if sync_every is not None:
+        os.environ["LS_CONTEXT_SYNC_EVERY"] = str(sync_every)
     logs.configure(resolved.log_level)
     try:
-        run_worker(resolved, burst=burst, sync_every=sync_every if sync_every is not None else resolved.sync_every)
+        run_worker(resolved, burst=burst)
     except Exception as error:
         if type(error).__module__.startswith("redis"):
-            raise LSContextError(f"cannot reach Redis: {type(error).__name__}") from None
+            detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+            raise LSContextError(f"cannot reach Redis: {type(error).__name__}" + (f": {detail}" if detail else "")) from None
         raise

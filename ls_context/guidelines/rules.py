@@ -99,13 +99,18 @@ def spans(condition: Condition, text: str) -> list[tuple[int, int]]:
 @lru_cache(maxsize=4096)
 def _keyword_pattern(word: str) -> re.Pattern:
     # Whole words, any case: "refund" must not fire on "refunded" unless the guideline says "refund*".
-    escaped = re.escape(word).replace(r"\*", r"\w*")
-    return re.compile(rf"(?<!\w){escaped}(?!\w)", re.IGNORECASE)
+    return re.compile(rf"(?<!\w){_wildcard(word)}(?!\w)", re.IGNORECASE)
+
+
+def _wildcard(word: str) -> str:
+    """A keyword as a pattern, `*` standing for any letters; stars in a row count as one, since
+    `\\w*\\w*` backtracks quadratically on a long word."""
+    return re.escape(re.sub(r"\*+", "*", word)).replace(r"\*", r"\w*")
 
 
 @lru_cache(maxsize=4096)
 def _any_keyword(words: tuple[str, ...]) -> re.Pattern:
-    alternatives = "|".join(re.escape(word).replace(r"\*", r"\w*") for word in words)
+    alternatives = "|".join(_wildcard(word) for word in words)
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 

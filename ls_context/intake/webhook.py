@@ -14,6 +14,8 @@ import json
 from ls_context.errors import LSContextError
 from ls_context.store import Store
 
+from .shape import MAX_STAMP, BadInput, a_number, a_result, a_string, an_id, an_object, check_tree
+
 SECRET_HEADER = "X-LS-Context-Secret"
 ANNOTATION_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED"}
 KNOWN_ACTIONS = ANNOTATION_ACTIONS | {
@@ -46,28 +48,54 @@ def event_key(payload: dict) -> str:
 
 
 def check_shape(payload) -> None:
+    """Refuse (BadEvent, naming the field) every payload with a field that processing would trip on later."""
     if not isinstance(payload, dict):
         raise BadEvent("the body must be a JSON object")
-    action = payload.get("action")
-    if not isinstance(action, str) or not action:
-        raise BadEvent("'action' must be a string")
-    if action in ANNOTATION_ACTIONS:
-        annotation, task = payload.get("annotation"), payload.get("task")
-        if not isinstance(annotation, dict) or not isinstance(task, dict):
-            raise BadEvent(f"{action} needs 'annotation' and 'task' objects")
-        if not isinstance(annotation.get("id"), int) or not isinstance(task.get("id"), int):
-            raise BadEvent(f"{action} needs integer 'annotation.id' and 'task.id'")
-        if not isinstance(annotation.get("result", []), list):
-            raise BadEvent("'annotation.result' must be a list")
+    try:
+        check_tree(payload)
+        action = a_string(payload.get("action"), "action", longest=64, optional=False)
+        if not action:
+            raise BadInput("'action' must not be empty")
+        project_of(payload)
+        if action in ANNOTATION_ACTIONS:
+            _check_annotation(payload)
+        elif action == "ANNOTATIONS_DELETED":
+            for index, annotation in enumerate(payload.get("annotations") or []):
+                an_id(an_object(annotation, f"annotations[{index}]").get("id"), f"annotations[{index}].id")
+        elif action == "START_TRAINING" and project_of(payload) is None:
+            raise BadInput("START_TRAINING needs the project's id")
+    except BadInput as error:
+        raise BadEvent(str(error)) from None
+
+
+def _check_annotation(payload: dict) -> None:
+    annotation = an_object(payload.get("annotation"), "annotation")
+    task = an_object(payload.get("task"), "task")
+    an_id(annotation.get("id"), "annotation.id")
+    an_id(task.get("id"), "task.id")
+    an_id(task.get("project"), "task.project", optional=True)
+    an_object(task.get("data"), "task.data", optional=True)
+    a_result(annotation.get("result"), "annotation.result")
+    a_string(annotation.get("updated_at"), "annotation.updated_at", longest=MAX_STAMP)
+    a_string(annotation.get("created_username"), "annotation.created_username", longest=400)
+    a_number(annotation.get("lead_time"), "annotation.lead_time")
+    author = annotation.get("completed_by")
+    if isinstance(author, dict):
+        an_id(author.get("id"), "annotation.completed_by.id", optional=True)
+        a_string(author.get("email"), "annotation.completed_by.email", longest=320)
+    else:
+        an_id(author, "annotation.completed_by", optional=True)
 
 
 def project_of(payload: dict) -> int | None:
+    """The event's project id (from `project`, or the task's), or None when it names none; refuses a bad one."""
     project = payload.get("project")
     if isinstance(project, dict):
-        project = project.get("id")
-    if project is None and isinstance(payload.get("task"), dict):
-        project = payload["task"].get("project")
-    return project if isinstance(project, int) else None
+        return an_id(project.get("id"), "project.id", optional=True)
+    if project is not None:
+        return an_id(project, "project")
+    task = payload.get("task")
+    return an_id(task.get("project"), "task.project", optional=True) if isinstance(task, dict) else None
 
 
 def accept(store: Store, payload: dict) -> tuple[str, int | None]:

@@ -9,6 +9,7 @@ span labels. Injecting twice gives the same config as injecting once: the block 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import defusedxml.ElementTree
@@ -30,6 +31,10 @@ RULES_KEY = "ls_rules"
 NOT_OBJECTS = {"view", "header", "style", "choice", "label", "relation", "option", "filter", "collapse", "panel"}
 # Controls whose regions live inside text: a per-region rationale makes sense for them.
 SPAN_CONTROLS = {"labels", "hypertextlabels", "paragraphlabels"}
+MAX_SIZE = 2_000_000  # bytes; the largest configs (taxonomies of thousands of choices) stay well under
+MAX_DEPTH = 100  # nested tags; real configs nest a handful, and lxml itself gives up at 256
+# The XML declaration (after an optional byte-order mark); its `encoding` names bytes the config no longer is.
+DECLARATION = re.compile(r"\A\ufeff?\s*<\?xml\s[^>]*\?>")
 
 
 class LabelConfigError(LSContextError):
@@ -61,28 +66,75 @@ def inject(config: str, injection: Injection | None = None) -> str:
     root = parse(config)
     target = first_object(root)
     _remove_block(root)
-    _set_hints(root, injection)
-    root.append(_block(root, target, injection))
+    try:
+        _set_hints(root, injection)
+        root.append(_block(root, target, injection))
+    except ValueError as error:  # a hint or reason holding a character XML cannot carry
+        raise LabelConfigError(f"a hint or flag reason cannot go into the label config: {_one_line(error)}") from None
     extended = _serialize(config, root)
     validate(extended)
     return extended
 
 
 def parse(config: str) -> etree._Element:
-    """Parse a label config safely: DTDs and entities are refused, never expanded."""
+    """Parse a label config safely: bounded size and depth; DTDs and entities are refused, never expanded."""
     if not isinstance(config, str) or not config.strip():
         raise LabelConfigError("the label config is empty")
+    data = _utf8(_without_declaration(config))
+    if len(data) > MAX_SIZE:
+        raise LabelConfigError(f"the label config is larger than {MAX_SIZE:,} bytes; label configs are far smaller")
     try:
-        defusedxml.ElementTree.fromstring(config, forbid_dtd=True)
+        checked = defusedxml.ElementTree.fromstring(data, forbid_dtd=True)
     except DefusedXmlException:
         raise LabelConfigError("the label config declares a DTD or entities; refused for safety") from None
     except defusedxml.ElementTree.ParseError as error:
-        raise LabelConfigError(f"the label config is not valid XML: {error}") from None
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=False)
-    root = etree.fromstring(config.strip().encode(), parser)
+        raise LabelConfigError(f"the label config is not valid XML: {_one_line(error)}") from None
+    if _deeper_than(checked, MAX_DEPTH):
+        raise LabelConfigError(f"the label config nests tags more than {MAX_DEPTH} deep; label configs need far fewer")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=False, huge_tree=False)
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as error:  # what the first parser let through, this one still may not
+        raise LabelConfigError(f"the label config is not valid XML: {_one_line(error)}") from None
     if root.tag != "View":
-        raise LabelConfigError(f"a label config starts with <View>, not <{root.tag}>")
+        raise LabelConfigError(f"a label config starts with <View>, not <{_one_line(root.tag)[:60]}>")
     return root
+
+
+def _without_declaration(config: str) -> str:
+    """The config without its XML declaration, whose encoding no longer applies to text already decoded.
+
+    Its line breaks stay, so that the parsers' line numbers still match the file.
+    """
+    declaration = DECLARATION.match(config)
+    if declaration is None:
+        return config
+    return "\n" * declaration.group().count("\n") + config[declaration.end():]
+
+
+def _utf8(text: str) -> bytes:
+    """The config as the parsers read it: UTF-8, the one encoding a config without declaration can be in."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise LabelConfigError(f"the label config holds U+{ord(text[error.start]):04X} at character {error.start}, "
+                               "which is not a valid character") from None
+
+
+def _deeper_than(root, limit: int) -> bool:
+    """Whether any tag sits more than `limit` levels deep; walked without recursion, whatever the depth."""
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in element)
+    return False
+
+
+def _one_line(error) -> str:
+    """A parser's message on one line: it may quote the config, line breaks included."""
+    return " ".join(str(error).split())
 
 
 def first_object(root: etree._Element) -> etree._Element:
@@ -101,7 +153,7 @@ def validate(config: str) -> None:
     try:
         LabelInterface(config).validate()
     except Exception as error:  # the SDK raises several unrelated types for a bad config
-        raise LabelConfigError(f"Label Studio would not accept the config: {error}") from None
+        raise LabelConfigError(f"Label Studio would not accept the config: {_one_line(error)}") from None
 
 
 def _remove_block(root: etree._Element) -> None:
@@ -200,6 +252,6 @@ def _indent_of(root: etree._Element) -> str:
 
 
 def _serialize(original: str, root: etree._Element) -> str:
+    """The config as text; a declaration stays, without an encoding: Label Studio parses the text, not bytes."""
     text = etree.tostring(root, encoding="unicode")
-    declaration = original.lstrip().startswith("<?xml")
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n' if declaration else "") + text + "\n"
+    return ('<?xml version="1.0"?>\n' if DECLARATION.match(original) else "") + text + "\n"

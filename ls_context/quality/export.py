@@ -87,6 +87,8 @@ def read_json(path, what: str) -> list:
         raise ExportError(f"{path}: cannot read the {what}: {error.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ExportError(f"{path}: the {what} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ExportError(f"{path}: the {what} nests too deeply to be a Label Studio export") from None
     if not isinstance(data, list) or not all(isinstance(task, dict) for task in data):
         raise ExportError(f"{path}: the {what} must be a JSON list of tasks (Label Studio's JSON export)")
     return data
@@ -96,13 +98,13 @@ def build(tasks: list[dict], gold: list[dict] | None = None, progress=None) -> D
     dataset = Dataset()
     task_index, labeler_index = {}, {}
     for task in (progress(tasks) if progress else tasks):
-        if "id" not in task:
+        if not usable_id(task.get("id")):
             dataset.skipped["task without id"] += 1
             continue
         t = task_index.setdefault(task["id"], len(task_index))
-        for annotation in task.get("annotations") or []:
+        for annotation in _listed(task.get("annotations")):
             _add_annotation(dataset, t, annotation, labeler_index)
-        for prediction in task.get("predictions") or []:
+        for prediction in _listed(task.get("predictions")):
             _add_prediction(dataset, t, prediction)
     dataset.task_ids = list(task_index)
     dataset.labelers = list(labeler_index)
@@ -110,6 +112,11 @@ def build(tasks: list[dict], gold: list[dict] | None = None, progress=None) -> D
     for control in dataset.controls.values():
         control.sort_values()
     return dataset
+
+
+def usable_id(value) -> bool:
+    """A task id the report can index by: a number or a text (an export edited by hand may hold anything)."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
 
 
 def _labeler_name(completed_by) -> str | None:
@@ -134,10 +141,13 @@ def _add_annotation(dataset: Dataset, t: int, annotation, labeler_index: dict) -
     w = labeler_index.setdefault(name, len(labeler_index))
     reason = ""
     for item in annotation["result"]:
+        if not _well_formed(item):
+            dataset.skipped["malformed result"] += 1
+            continue
         answer = _answer(item)
         if answer is None:
-            if isinstance(item, dict) and item.get("from_name") not in NOT_MEASURED:
-                dataset.skipped[f"result of type '{item.get('type')}' (not measured)"] += 1
+            if item["from_name"] not in NOT_MEASURED:
+                dataset.skipped[f"result of type '{item['type']}' (not measured)"] += 1
             continue
         control_name, kind, value = answer
         if control_name == FLAG:
@@ -145,19 +155,27 @@ def _add_annotation(dataset: Dataset, t: int, annotation, labeler_index: dict) -
             continue
         control = dataset.controls.setdefault(control_name, ControlLabels(control_name, kind))
         control.tasks.append(t), control.labelers.append(w), control.labels.append(control.code(value))
-    dataset.annotations.append((t, w, bool(reason), reason, annotation.get("lead_time"), _week(annotation.get("created_at"))))
+    lead_time = annotation.get("lead_time")
+    lead_time = float(lead_time) if isinstance(lead_time, (int, float)) and not isinstance(lead_time, bool) else None
+    dataset.annotations.append((t, w, bool(reason), reason, lead_time, _week(annotation.get("created_at"))))
+
+
+def _well_formed(item) -> bool:
+    """A result item as Label Studio writes it: named, typed, with a value object."""
+    return (isinstance(item, dict) and isinstance(item.get("from_name"), str) and isinstance(item.get("type"), str)
+            and isinstance(item.get("value"), dict))
 
 
 def _answer(item):
     """(control, kind, value) of a measurable result item, or None."""
-    if not isinstance(item, dict) or not isinstance(item.get("value"), dict):
+    if not _well_formed(item):
         return None
-    kind, name, value = item.get("type"), item.get("from_name"), item["value"]
+    kind, name, value = item["type"], item["from_name"], item["value"]
     if name in NOT_MEASURED:
         return None
     if kind in NOMINAL and isinstance(value.get(NOMINAL[kind]), list) and value[NOMINAL[kind]]:
         chosen = value[NOMINAL[kind]]
-        label = " | ".join(sorted("/".join(c) if isinstance(c, list) else str(c) for c in chosen))
+        label = " | ".join(sorted("/".join(map(str, c)) if isinstance(c, list) else str(c) for c in chosen))
         return name, "nominal", label
     if kind in INTERVAL and isinstance(value.get(INTERVAL[kind]), (int, float)):
         return name, "interval", float(value[INTERVAL[kind]])
@@ -180,26 +198,34 @@ def _add_prediction(dataset: Dataset, t: int, prediction) -> None:
 def _add_gold(dataset: Dataset, tasks: list[dict], gold: list[dict], task_index: dict) -> None:
     """Gold answers: ground-truth annotations in the export, and the gold file's tasks matched by id or data."""
     by_data = None
-    sources = [(task.get("id"), task) for task in tasks]
+    sources = [(task.get("id"), task) for task in tasks if usable_id(task.get("id"))]
     for item in gold:
-        task_id = item.get("id") if item.get("id") in task_index else None
+        if not isinstance(item, dict):
+            dataset.skipped["gold task that is not an object"] += 1
+            continue
+        task_id = item.get("id") if usable_id(item.get("id")) and item["id"] in task_index else None
         if task_id is None:
             # Gold imported into Label Studio got new ids: find it by its data instead.
-            by_data = by_data or {data_key(task.get("data")): task["id"] for task in tasks if "id" in task}
+            by_data = by_data or {data_key(task.get("data")): task["id"] for task in tasks if usable_id(task.get("id"))}
             task_id = by_data.get(data_key(item.get("data")))
         if task_id is None:
             dataset.skipped["gold task not found in the export"] += 1
             continue
-        sources.append((task_id, {"annotations": [{**a, "ground_truth": True} for a in item.get("annotations") or []]}))
+        sources.append((task_id, {"annotations": [{**a, "ground_truth": True} for a in _listed(item.get("annotations")) if isinstance(a, dict)]}))
     for task_id, task in sources:
-        for annotation in task.get("annotations") or []:
+        for annotation in _listed(task.get("annotations")):
             if not (isinstance(annotation, dict) and annotation.get("ground_truth") and not annotation.get("was_cancelled")):
                 continue
-            for item in annotation.get("result") or []:
+            for item in _listed(annotation.get("result")):
                 answer = _answer(item)
                 if answer and answer[0] != FLAG and task_id in task_index:
                     control = dataset.controls.setdefault(answer[0], ControlLabels(answer[0], answer[1]))
                     control.gold[task_index[task_id]] = control.code(answer[2])
+
+
+def _listed(value) -> list:
+    """A list from the export, or nothing when the field holds something else."""
+    return value if isinstance(value, list) else []
 
 
 def data_key(data) -> str:

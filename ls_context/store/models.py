@@ -112,7 +112,12 @@ class Labeler(Base):
 
 
 class Writeback(Base):
-    """A change to make in Label Studio; kept until delivered, retried with backoff, never dropped."""
+    """A change to make in Label Studio; kept until delivered, retried with backoff, never dropped silently.
+
+    `status` is pending, delivered, superseded (a newer write-back to the same task carries the same keys)
+    or dead (Label Studio refused it for good, or it failed too often: `last_error` says why). A process
+    delivering it holds a lease (`lease_owner` until `lease_until`); a killed one delays it no longer.
+    """
 
     __tablename__ = "ls_writebacks"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -126,6 +131,8 @@ class Writeback(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Feedback(Base):

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import secrets
 import threading
+import weakref
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, func, inspect, select, text
+from sqlalchemy import create_engine, event, func, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ls_context.errors import LSContextError
@@ -26,6 +28,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 FIRST_REVISION = "0001"
 # PostgreSQL advisory lock key for migrations: "ls-ctx" in ASCII.
 MIGRATION_LOCK = 0x6C732D637478
+# Every PostgreSQL session ends a transaction left idle (a process frozen or killed mid-way, or a forked child
+# holding its parent's connection) and gives up on a lock or a statement, so no process can hold the others up for long.
+POSTGRES_LIMITS = {"idle_in_transaction_session_timeout": 30_000, "lock_timeout": 10_000, "statement_timeout": 60_000}
 # Keys of Label Studio's project object that carry secrets; they are never stored or logged.
 SECRET_KEYS = {"token", "task_data_password", "access_token", "password"}
 
@@ -40,7 +45,7 @@ class Store:
     def __init__(self, url: str):
         self.url = url
         try:
-            self.engine = create_engine(url, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_pre_ping=True, connect_args=_connect_args(url))
         except Exception as error:  # a malformed URL or a missing driver
             raise StoreError(f"cannot use the store at {safe_url(url)}: {error}") from None
         self.writers = nullcontext()
@@ -55,6 +60,7 @@ class Store:
         from sqlalchemy.orm import sessionmaker
 
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        _forget_connections_in_forked_children(self)
 
     def where(self) -> str:
         return safe_url(self.url)
@@ -83,6 +89,7 @@ class Store:
             from alembic import command
             from alembic.migration import MigrationContext
 
+            _patient(connection)
             config = _alembic_config(connection)
             current = MigrationContext.configure(connection).get_current_revision()
             if current is None and inspect(connection).has_table("ls_events"):
@@ -131,6 +138,7 @@ class Store:
         """One migrating process at a time: an advisory lock on PostgreSQL, a file lock beside a SQLite file."""
         if self.engine.dialect.name == "postgresql":
             with self._connected() as connection:
+                _patient(connection)
                 connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
                 try:
                     yield
@@ -193,9 +201,26 @@ class Store:
         with self.reading() as session:
             return session.scalar(select(func.count()).select_from(Event).where(Event.status.in_(("pending", "processing"))))
 
-    def pending_events(self, limit: int = 100) -> list[Event]:
-        with self.reading() as session:
-            return list(session.scalars(select(Event).where(Event.status == "pending").order_by(Event.id).limit(limit)))
+    def claim_events(self, session, limit: int) -> list[Event]:
+        """Take up to `limit` pending events for this transaction; events another process holds are skipped.
+
+        The claim lasts as long as the transaction: a process that dies gives its events back at once
+        (or, on PostgreSQL, when its session is cut for idling in a transaction: 30 s at most).
+        """
+        if self.engine.dialect.name == "postgresql":
+            events = list(session.scalars(select(Event).where(Event.status == "pending").order_by(Event.id)
+                                          .limit(limit).with_for_update(skip_locked=True)))
+            ids = [event.id for event in events]
+        else:
+            # SQLite has one writer at a time: read outside the write lock, then claim what is still pending.
+            with self.reading() as reading:
+                candidates = list(reading.scalars(select(Event.id).where(Event.status == "pending").order_by(Event.id).limit(limit)))
+            if not candidates:
+                return []
+            ids = session.execute(update(Event).where(Event.id.in_(candidates), Event.status == "pending")
+                                  .values(status="processing").returning(Event.id)).scalars().all()
+            events = list(session.scalars(select(Event).where(Event.id.in_(ids)).order_by(Event.id)))
+        return events
 
 
 def _scripts():
@@ -220,6 +245,42 @@ def without_secrets(value):
     if isinstance(value, list):
         return [without_secrets(v) for v in value]
     return value
+
+
+def _connect_args(url: str) -> dict:
+    """PostgreSQL's session limits, added to the `options` a URL may already carry (a search_path, say)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return {}
+    given = parsed.query.get("options", "")
+    given = " ".join(given) if isinstance(given, tuple) else given
+    limits = " ".join(f"-c {name}={value}" for name, value in POSTGRES_LIMITS.items())
+    return {"options": f"{given} {limits}".strip()}
+
+
+def _patient(connection) -> None:
+    """Lift the session limits for this transaction: a migration may wait for running servers and take long."""
+    if connection.dialect.name == "postgresql":
+        for name in POSTGRES_LIMITS:
+            connection.execute(text(f"SET LOCAL {name} = 0"))
+
+
+def _forget_connections_in_forked_children(store: "Store") -> None:
+    """A forked child (RQ's scheduler, gunicorn's workers) opens its own connections, never its parent's.
+
+    Two processes on one connection interleave their statements; a child outliving a killed parent
+    would keep the parent's transaction, and its row locks, open.
+    """
+    reference = weakref.ref(store)
+
+    def forget() -> None:
+        alive = reference()
+        if alive is not None:
+            alive.engine.dispose(close=False)
+
+    os.register_at_fork(after_in_child=forget)
 
 
 def _sqlite_pragmas(connection, _record) -> None:

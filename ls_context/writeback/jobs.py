@@ -2,24 +2,29 @@
 
 The web process only records each event and enqueues a wake-up job; `ls-context worker`
 processes. The events stay in the store, which remains the truth: a job only says "there is
-work", any number of workers may run (each event is claimed by exactly one), and a lost job loses
-nothing, since the next one (or a worker's start) drains every pending event. When a worker learns
-that a project's annotations changed, it publishes the project id so that every web process
-refits its copy of that project's model.
+work now", any number of workers may run (each event is claimed by exactly one), and a lost job
+loses nothing: each worker also looks at the store every second, so it keeps processing while Redis
+is away. When a worker learns that a project's annotations changed, it publishes the project id
+so that every web process refits its copy of that project's model.
+
+Redis going away stops nothing for good: the worker, the publisher and the web process's listener
+reconnect with backoff and jitter, saying so once per outage.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import threading
+import time
 from functools import lru_cache
 
 from ls_context.config import Config
 
+from .outage import Outage, backoff
+
 log = logging.getLogger(__name__)
 QUEUE = "ls-context"
 LEARNED_CHANNEL = "ls-context:learned"
-RETRY_AFTER = timedelta(seconds=5)  # a failed write-back's own backoff decides; this only brings a worker back
 
 
 class EventQueue:
@@ -31,6 +36,9 @@ class EventQueue:
 
         self.redis = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
         self.queue = Queue(name, connection=self.redis)
+        self.outage = Outage(f"Redis at {self.where()}")
+        self._stop = threading.Event()
+        self._listener: threading.Thread | None = None
 
     def where(self) -> str:
         """host:port/db of the Redis, without the password a URL may carry."""
@@ -38,31 +46,107 @@ class EventQueue:
         return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
 
     def wake(self) -> bool:
-        """Enqueue a processing job; False (and a warning) when Redis cannot be reached: the event is already safe."""
+        """Enqueue a processing job; False when Redis cannot be reached: the event is already safe in the store."""
         try:
             self.queue.enqueue_call("ls_context.writeback.jobs.process_events", result_ttl=0, failure_ttl=86400)
-            return True
         except Exception as error:  # redis-py raises ConnectionError, TimeoutError, ...
-            log.warning("could not enqueue a processing job (%s); the event waits in the store for the next worker", type(error).__name__)
+            self.outage.failed(error)
             return False
+        self.outage.ok()
+        return True
 
     def publish_learned(self, project_id) -> None:
         """Tell every web process that a project's annotations changed (they refit their model)."""
-        self.redis.publish(LEARNED_CHANNEL, str(project_id))
+        try:
+            self.redis.publish(LEARNED_CHANNEL, str(project_id))
+        except Exception as error:  # the listeners refit everything when they reconnect
+            self.outage.failed(error)
+            return
+        self.outage.ok()
 
-    def on_learned(self, callback):
-        """Call `callback(project_id)` in a background thread whenever a worker learned from a project."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(**{LEARNED_CHANNEL: lambda message: callback(message["data"].decode())})
-        self._listener = pubsub.run_in_thread(sleep_time=1.0, daemon=True)
+    def on_learned(self, callback, missed=lambda: None) -> threading.Thread:
+        """Call `callback(project_id)` in a background thread whenever a worker learned from a project.
+
+        Subscribes now (an unreachable Redis at start is an error), then keeps listening through outages;
+        after one, `missed()` is called, since what was published meanwhile is lost.
+        """
+        pubsub = self._subscribe()
+        self._listener = threading.Thread(target=self._listen, args=(pubsub, callback, missed),
+                                          name="ls-context-learned", daemon=True)
+        self._listener.start()
         return self._listener
 
+    def _subscribe(self):
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(LEARNED_CHANNEL)
+        return pubsub
+
+    def _listen(self, pubsub, callback, missed) -> None:
+        outage = Outage(f"Redis at {self.where()} (model updates)")
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                if pubsub is None:
+                    pubsub = self._subscribe()
+                message = pubsub.get_message(timeout=1.0)
+                attempt = 0
+                if outage.ok():
+                    missed()
+                if message and message.get("type") == "message":
+                    callback(message["data"].decode())
+            except Exception as error:  # Redis gone: keep trying, never let the thread die
+                outage.failed(error)
+                _close_quietly(pubsub)
+                pubsub = None
+                self._stop.wait(backoff(attempt))
+                attempt += 1
+        _close_quietly(pubsub)
+
     def close(self) -> None:
-        listener = getattr(self, "_listener", None)
-        if listener is not None:
-            listener.stop()
-            listener.join(5)
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.join(5)
         self.redis.close()
+
+
+def _stoppable_worker_class():
+    from rq import SimpleWorker
+
+    class StoppableWorker(SimpleWorker):
+        """An RQ worker that remembers being asked to stop (SIGTERM, Ctrl-C): its loop ends the same way on a Redis error."""
+
+        stopping = False
+
+        def request_stop(self, signum, frame):
+            self.stopping = True
+            super().request_stop(signum, frame)
+
+    return StoppableWorker
+
+
+class _RedisTrouble(logging.Filter):
+    """RQ logs every failed reconnection, with a traceback when Redis goes mid-job: the outage's one line says it."""
+
+    def __init__(self, outage: Outage):
+        super().__init__()
+        self.outage = outage
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if type(error).__module__.startswith("redis") or "Redis" in record.getMessage():
+            from redis.exceptions import ConnectionError
+
+            self.outage.failed(error or ConnectionError(record.getMessage()))
+            return False
+        return True
+
+
+def _close_quietly(pubsub) -> None:
+    try:
+        if pubsub is not None:
+            pubsub.close()
+    except Exception:  # closing a dead connection
+        pass
 
 
 @lru_cache(maxsize=4)
@@ -74,40 +158,43 @@ def context(config: Config):
 
 
 def process_events() -> dict:
-    """The job: process every pending event and deliver due write-backs; come back while some wait for a retry."""
+    """The job: process every pending event now; the worker's courier delivers the write-backs."""
     services = context(Config.resolve())
-    processed, delivered, failed = services.worker.run_once()
-    if failed or _writebacks_waiting(services.store):
-        services.queue.queue.enqueue_in(RETRY_AFTER, "ls_context.writeback.jobs.process_events", job_id="ls-context-retry")
-    return {"processed": processed, "delivered": delivered, "failed": failed}
+    services.queue.outage.ok()  # a job arrived: Redis is back, if it was away
+    return {"processed": services.worker.process()}
 
 
-def sync_projects(every: float) -> int:
-    """The periodic job: recover lost webhooks of every known project, then schedule the next run."""
-    services = context(Config.resolve())
-    try:
-        return services.worker.sync_known_projects()
-    finally:
-        services.queue.queue.enqueue_in(timedelta(seconds=every), "ls_context.writeback.jobs.sync_projects", every,
-                                        job_id="ls-context-sync")
+def run_worker(config: Config, burst: bool = False) -> None:
+    """`ls-context worker`: an RQ worker (no fork per job, so the services are built once) beside this
+    process's own processing and courier threads, through Redis outages.
 
-
-def run_worker(config: Config, burst: bool = False, sync_every: float = 0.0) -> None:
-    """`ls-context worker`: an RQ worker (no fork per job, so the services are built once) with its scheduler."""
+    No RQ scheduler: it runs in a forked child, which outlives its parent when that is killed.
+    """
+    from redis.exceptions import ConnectionError, TimeoutError
     from rq import SimpleWorker
 
     services = context(config)
     queue = services.queue
-    queue.wake()  # drain whatever was recorded while no worker ran
-    if sync_every:
-        queue.queue.enqueue_call("ls_context.writeback.jobs.sync_projects", args=(sync_every,), job_id="ls-context-sync")
-    SimpleWorker([queue.queue], connection=queue.redis).work(burst=burst, with_scheduler=not burst, logging_level="WARNING")
-
-
-def _writebacks_waiting(store) -> bool:
-    from sqlalchemy import func, select
-
-    from ls_context.store import Writeback
-
-    with store.reading() as session:
-        return bool(session.scalar(select(func.count()).select_from(Writeback).where(Writeback.status == "pending")))
+    if burst:
+        queue.redis.ping()  # a wrong URL is an error, not an empty run
+        SimpleWorker([queue.queue], connection=queue.redis).work(burst=True, logging_level="WARNING")
+        services.worker.run_once()  # whatever the jobs missed, and the write-backs
+        return
+    stoppable = _stoppable_worker_class()
+    services.worker.start()  # processes from the store, with or without Redis
+    outage, attempt = queue.outage, 0
+    logging.getLogger("rq.worker").addFilter(_RedisTrouble(outage))
+    while True:
+        try:
+            queue.redis.ping()
+            outage.ok()
+            attempt = 0
+            rq_worker = stoppable([queue.queue], connection=queue.redis)
+            rq_worker.work(logging_level="WARNING")
+            if rq_worker.stopping:
+                return
+            raise ConnectionError("the RQ worker stopped")  # it quits on a Redis timeout: start another
+        except (ConnectionError, TimeoutError) as error:
+            outage.failed(error)
+            time.sleep(backoff(attempt))
+            attempt += 1
