@@ -12,7 +12,6 @@ from werkzeug.exceptions import HTTPException
 
 from ls_context.checks.personal import Links
 from ls_context.config import Config, ConfigError
-from ls_context.errors import LSContextError
 from ls_context.services import Services, build
 
 from .trainer import Trainer
@@ -101,11 +100,8 @@ def create_app(config: Config | None = None, migrate: bool = True) -> Flask:
 
     trainer = Trainer(refit, config.refit_interval)
     if services.queue is not None:
-        try:
-            # After a Redis outage, what workers published meanwhile is lost: refit every project served.
-            services.queue.on_learned(trainer.schedule, missed=lambda: [trainer.schedule(p) for p in models.versions()])
-        except Exception as error:  # fail at start, clearly, rather than at the first webhook
-            raise LSContextError(f"cannot reach Redis ({services.queue.where()}): {type(error).__name__}") from None
+        # After a Redis outage, what workers published meanwhile is lost: refit every project served.
+        services.queue.on_learned(trainer.schedule, missed=lambda: [trainer.schedule(p) for p in models.versions()])
     app.extensions["ls_context"] = Backend(services, models, trainer, metrics)
     app.register_blueprint(protocol)
     app.register_blueprint(pages)

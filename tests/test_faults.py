@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from harness.config import TEXT_GUIDELINES, config_for
 from harness.peers import CountingProxy, HungServer, TcpProxy
@@ -244,6 +244,51 @@ def test_while_postgresql_is_away_webhooks_get_503_and_everything_resumes_when_i
             backend.close()
             backend.store.engine.dispose()
             proxy.cut()
+
+
+@pytest.mark.redis
+def test_a_worker_asked_to_stop_while_redis_is_away_stops(tmp_path, redis_db):
+    proxy = TcpProxy(("127.0.0.1", 6379))
+    store_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    Store(store_url).upgrade()
+    worker = worker_process({"LS_CONTEXT_DB": store_url, "LS_CONTEXT_REDIS_URL": f"redis://{proxy.url_host}/{REDIS_DB}",
+                             "MODEL_DIR": str(tmp_path / "models")})
+    from redis import Redis
+
+    wait_until(lambda: Redis.from_url(redis_db).scard("rq:workers") >= 1, 30, "the worker registered with RQ")
+    proxy.cut()
+    time.sleep(2)  # RQ is now reconnecting, with its own signal handlers installed
+    stopped(worker)  # fails the test if SIGTERM is not enough
+    assert worker.returncode == 0
+
+
+def test_failed_events_are_one_line_each_in_status_and_can_be_put_back_in_line(tmp_path, monkeypatch):
+    store_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    monkeypatch.setenv("LS_CONTEXT_DB", store_url)
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path / "models"))
+    services = build(config_for(tmp_path, db=store_url))
+    record(services.store, 2)
+    with services.store.session() as session:
+        session.execute(update(Event).where(Event.id == 1).values(
+            status="failed", error="IntegrityError: (psycopg.errors.X) boom\n[SQL: UPDATE ...]\n[parameters: ...]"))
+
+    shown = CliRunner().invoke(main, ["status"])
+    assert shown.exit_code == 1
+    assert "  failed: event 1 (ANNOTATION_CREATED, project 3): IntegrityError: (psycopg.errors.X) boom\n" in shown.output
+    assert "[SQL" not in shown.output
+
+    again = CliRunner().invoke(main, ["status", "--retry-failed"])
+    assert "1 failed event(s) put back in line" in again.output and again.exit_code == 0
+    services.processor.run_pending()
+    assert counted(services.store, Event.status == "done") == 2
+    services.close()
+
+
+@pytest.mark.parametrize("project", ["0", "2147483648", "99999999999999999999"])
+def test_a_project_id_out_of_range_is_a_usage_error_not_a_traceback(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path))
+    answer = CliRunner().invoke(main, ["status", "--project", project])
+    assert answer.exit_code == 2 and "Traceback" not in answer.output and "--project" in answer.output
 
 
 # -- Label Studio ---------------------------------------------------------------------------------

@@ -81,6 +81,10 @@ def _annotation(**fields) -> bytes:
     (json.dumps({"action": "X", "deep": json.loads("[" * 40 + "]" * 40)}).encode(), "nests deeper than 32 levels"),
     (json.dumps({"action": "START_TRAINING", "project": {"id": -5}}).encode(), "project.id"),  # once recorded, then 400
     (json.dumps({"action": "START_TRAINING"}).encode(), "START_TRAINING needs the project's id"),
+    (json.dumps({**event(), "project": None, "task": {"id": 10, "data": {}}}).encode(), "needs the project's id"),
+    (json.dumps({**event(), "project": {"id": 1}}).encode(), "name different projects"),  # the task says 3
+    (json.dumps({"action": "TASKS_DELETED", "tasks": [{"id": True}]}).encode(), "tasks[0].id"),
+    (json.dumps({"action": "TASKS_DELETED", "tasks": "abc"}).encode(), "'tasks' must be a list"),
 ])
 def test_what_would_fail_later_is_refused_now_naming_the_field_and_stored_nowhere(app, body, field):
     answer = app.test_client().post("/webhook", data=body, content_type="application/json", headers={SECRET_HEADER: SECRET})

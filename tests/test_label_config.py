@@ -142,7 +142,7 @@ def test_cli_refuses_a_bad_config_in_one_line(tmp_path):
     result = CliRunner().invoke(main, ["config", "inject", str(source)])
 
     assert result.exit_code == 1
-    assert result.output.startswith("Error: the label config is not valid XML")
+    assert result.output.startswith(f"Error: {source}: the label config is not valid XML")
     assert len(result.output.strip().splitlines()) == 1
 
 

@@ -139,14 +139,28 @@ def test_events_recorded_while_redis_is_down_are_kept_and_processed_by_the_next_
     assert count(backend.store, Event, Event.status == "done") == 1
 
 
-def test_an_unreachable_redis_is_a_clear_error_at_start(tmp_path, monkeypatch):
-    with pytest.raises(LSContextError, match=r"cannot reach Redis \(127.0.0.1:1/0\)"):
-        create_app(config_for(tmp_path, redis_url="redis://:secret-pass@127.0.0.1:1/0"))
-    monkeypatch.setenv("MODEL_DIR", str(tmp_path))
+def test_a_server_starts_while_redis_is_away_and_a_burst_worker_says_it_cannot_reach_it(tmp_path, monkeypatch, caplog):
+    app = create_app(config_for(tmp_path, redis_url="redis://:secret-pass@127.0.0.1:1/0"))  # Label Studio never retries
+    answer = app.test_client().post("/webhook", json=event(), headers={SECRET_HEADER: "test-webhook-secret"})
+    backend = app.extensions["ls_context"]
+    assert answer.status_code == 201 and count(backend.store, Event, Event.status == "pending") == 1
+    backend.close()
+    assert "secret-pass" not in caplog.text
+
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("LS_CONTEXT_REDIS_URL", "redis://:secret-pass@127.0.0.1:1/0")
     worker = run_worker_process()
     assert worker.returncode == 1
     assert "cannot reach Redis" in worker.stderr and "secret-pass" not in worker.stderr + worker.stdout
+
+
+def test_a_worker_never_creates_a_store(tmp_path, monkeypatch):
+    """Pointed at the wrong database, it says so instead of making an empty store there and waiting."""
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("LS_CONTEXT_REDIS_URL", REDIS_URL)
+    worker = run_worker_process()
+    assert worker.returncode == 1 and "no store at" in worker.stderr
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def _unreachable():

@@ -83,8 +83,11 @@ def write_text(path: str | None, text: str) -> None:
         raise LSContextError(f"{path}: cannot write: {error}") from None
 
 
+PROJECT_ID = click.IntRange(1, 2**31 - 1)  # the store's id columns are 32-bit on PostgreSQL
+
+
 def project_option(command):
-    return click.option("--project", required=True, type=click.IntRange(1), help="Label Studio project id.")(command)
+    return click.option("--project", required=True, type=PROJECT_ID, help="Label Studio project id.")(command)
 
 
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,7 +6,7 @@ import click
 
 from ls_context.errors import LSContextError
 
-from . import Commands, main, pass_context, project_option, read_text, write_text
+from . import PROJECT_ID, Commands, main, pass_context, project_option, read_text, write_text
 
 
 @main.group(cls=Commands)
@@ -26,11 +26,16 @@ def config_inject(config_file, guidelines, overwrite_hints, output) -> None:
     Injecting into an already extended config gives the same config again.
     """
     from ls_context.guidelines import load
-    from ls_context.labelstudio.label_config import Injection, inject
+    from ls_context.labelstudio.label_config import Injection, LabelConfigError, inject
     from ls_context.resources import config_path
 
     rules = load(guidelines) if guidelines else None
-    extended = inject(read_text(str(config_path(config_file))), Injection.from_guidelines(rules, overwrite_hints))
+    path = config_path(config_file)
+    try:
+        extended = inject(read_text(str(path)), Injection.from_guidelines(rules, overwrite_hints))
+    except LabelConfigError as error:
+        message = str(error)
+        raise LabelConfigError(message if message.startswith(str(path)) else f"{path}: {message}") from None
     write_text(output, extended)
 
 
@@ -176,18 +181,26 @@ def setup(context, project, guidelines_file, backend_url) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
+def first_line(text: str | None) -> str:
+    """A stored error as one line (a database error carries its SQL and parameters on the following ones)."""
+    return (text or "").strip().splitlines()[0][:300] if (text or "").strip() else ""
+
+
 @main.command()
-@click.option("--project", type=int, help="Only this project's events and write-backs.")
+@click.option("--project", type=PROJECT_ID, help="Only this project's events and write-backs.")
+@click.option("--retry-failed", is_flag=True, help="Put failed events back in line (after fixing their cause).")
 @pass_context
-def status(context, project) -> None:
+def status(context, project, retry_failed) -> None:
     """What waits and what failed: events to process, write-backs to Label Studio (pending, retrying, dead).
 
     Exits 1 when a write-back is dead or an event failed, so it can serve as a monitoring check.
     """
     from ls_context.services import build
-    from ls_context.writeback.backlog import backlog
+    from ls_context.writeback.backlog import backlog, retry_failed_events
 
     services = build(context.config(), existing=True)
+    if retry_failed:
+        click.echo(f"{retry_failed_events(services.store, project)} failed event(s) put back in line for the next worker round")
     found = backlog(services.store, project)
     events, writebacks = found.events, found.writebacks
     click.echo(f"store {services.store.where()}" + (f", project {project}" if project is not None else ""))
@@ -198,9 +211,9 @@ def status(context, project) -> None:
                f"{writebacks.get('dead', 0)} dead")
     for writeback in found.dead:
         click.echo(f"  dead: write-back {writeback.id} to task {writeback.task_id} ({writeback.kind} {sorted(writeback.payload)}), "
-                   f"{writeback.attempts} attempt(s): {writeback.last_error}")
+                   f"{writeback.attempts} attempt(s): {first_line(writeback.last_error)}")
     for event in found.failed:
-        click.echo(f"  failed: event {event.id} ({event.action}, project {event.project_id}): {event.error}")
+        click.echo(f"  failed: event {event.id} ({event.action}, project {event.project_id}): {first_line(event.error)}")
     if not found.healthy:
         raise SystemExit(1)
 

@@ -59,18 +59,31 @@ def check_shape(payload) -> None:
         project_of(payload)
         if action in ANNOTATION_ACTIONS:
             _check_annotation(payload)
-        elif action == "ANNOTATIONS_DELETED":
-            for index, annotation in enumerate(payload.get("annotations") or []):
-                an_id(an_object(annotation, f"annotations[{index}]").get("id"), f"annotations[{index}].id")
+        elif action in ("ANNOTATIONS_DELETED", "TASKS_DELETED"):
+            _check_ids(payload, "annotations" if action == "ANNOTATIONS_DELETED" else "tasks")
         elif action == "START_TRAINING" and project_of(payload) is None:
             raise BadInput("START_TRAINING needs the project's id")
     except BadInput as error:
         raise BadEvent(str(error)) from None
 
 
+def _check_ids(payload: dict, field: str) -> None:
+    listed = payload.get(field) or []
+    if not isinstance(listed, list):
+        raise BadInput(f"'{field}' must be a list")
+    for index, item in enumerate(listed):
+        an_id(an_object(item, f"{field}[{index}]").get("id"), f"{field}[{index}].id")
+
+
 def _check_annotation(payload: dict) -> None:
     annotation = an_object(payload.get("annotation"), "annotation")
     task = an_object(payload.get("task"), "task")
+    if project_of(payload) is None:
+        raise BadInput(f"{payload['action']} needs the project's id ('project.id' or 'task.project')")
+    named = payload.get("project")
+    named = named.get("id") if isinstance(named, dict) else named
+    if named is not None and task.get("project") is not None and named != task.get("project"):
+        raise BadInput("'project' and 'task.project' name different projects")
     an_id(annotation.get("id"), "annotation.id")
     an_id(task.get("id"), "task.id")
     an_id(task.get("project"), "task.project", optional=True)

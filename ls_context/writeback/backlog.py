@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ls_context.store import Event, Store, Writeback
 
@@ -36,3 +36,10 @@ def backlog(store: Store, project_id: int | None = None, shown: int = 10) -> Bac
         failed = list(session.scalars(select(Event).where(*events_where, Event.status == "failed")
                                       .order_by(Event.id.desc()).limit(shown)))
     return Backlog(events, writebacks, dead, failed)
+
+
+def retry_failed_events(store: Store, project_id: int | None = None) -> int:
+    """Put failed events back to pending (after their cause is fixed); how many."""
+    where = [Event.status == "failed"] + ([Event.project_id == project_id] if project_id is not None else [])
+    with store.session() as session:
+        return session.execute(update(Event).where(*where).values(status="pending", error=None)).rowcount

@@ -67,11 +67,10 @@ class EventQueue:
     def on_learned(self, callback, missed=lambda: None) -> threading.Thread:
         """Call `callback(project_id)` in a background thread whenever a worker learned from a project.
 
-        Subscribes now (an unreachable Redis at start is an error), then keeps listening through outages;
-        after one, `missed()` is called, since what was published meanwhile is lost.
+        Keeps listening through outages, a Redis away at start included (the server must take webhooks
+        all the same); after one, `missed()` is called, since what was published meanwhile is lost.
         """
-        pubsub = self._subscribe()
-        self._listener = threading.Thread(target=self._listen, args=(pubsub, callback, missed),
+        self._listener = threading.Thread(target=self._listen, args=(callback, missed),
                                           name="ls-context-learned", daemon=True)
         self._listener.start()
         return self._listener
@@ -81,9 +80,9 @@ class EventQueue:
         pubsub.subscribe(LEARNED_CHANNEL)
         return pubsub
 
-    def _listen(self, pubsub, callback, missed) -> None:
+    def _listen(self, callback, missed) -> None:
         outage = Outage(f"Redis at {self.where()} (model updates)")
-        attempt = 0
+        pubsub, attempt = None, 0
         while not self._stop.is_set():
             try:
                 if pubsub is None:
@@ -154,7 +153,8 @@ def context(config: Config):
     """The services of this worker process, built once per configuration: RQ calls jobs by name."""
     from ls_context.services import build
 
-    return build(config)
+    # A worker pointed at the wrong database must say so, not create an empty store there and wait.
+    return build(config, existing=True)
 
 
 def process_events() -> dict:
@@ -185,6 +185,8 @@ def run_worker(config: Config, burst: bool = False) -> None:
     outage, attempt = queue.outage, 0
     logging.getLogger("rq.worker").addFilter(_RedisTrouble(outage))
     while True:
+        _stop_on_signals()  # between RQ runs, whose own handlers need Redis to stop
+        rq_worker = None
         try:
             queue.redis.ping()
             outage.ok()
@@ -195,6 +197,20 @@ def run_worker(config: Config, burst: bool = False) -> None:
                 return
             raise ConnectionError("the RQ worker stopped")  # it quits on a Redis timeout: start another
         except (ConnectionError, TimeoutError) as error:
+            if rq_worker is not None and rq_worker.stopping:
+                return  # asked to stop while Redis was going away
+            _stop_on_signals()
             outage.failed(error)
             time.sleep(backoff(attempt))
             attempt += 1
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and Ctrl-C end the worker at once (nothing is lost: events wait in the store)."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
