@@ -284,6 +284,21 @@ def test_failed_events_are_one_line_each_in_status_and_can_be_put_back_in_line(t
     services.close()
 
 
+@pytest.mark.postgres
+def test_status_tells_a_store_it_cannot_read_from_failed_work(tmp_path, monkeypatch):
+    """Exit 2, not 1: a monitoring check must not page the lead about labelers when the database is down."""
+    proxy = TcpProxy(("127.0.0.1", 5432))
+    with postgres_schema("faults") as url:
+        monkeypatch.setenv("LS_CONTEXT_DB", url.replace("127.0.0.1:5432", proxy.url_host))
+        monkeypatch.setenv("MODEL_DIR", str(tmp_path))
+        Store(url).upgrade()
+        assert CliRunner().invoke(main, ["status"]).exit_code == 0
+        proxy.cut()
+        away = CliRunner().invoke(main, ["status"])
+    assert away.exit_code == 2 and "Traceback" not in away.output
+    assert len(away.output.strip().splitlines()) == 1 and "store" in away.output
+
+
 @pytest.mark.parametrize("project", ["0", "2147483648", "99999999999999999999"])
 def test_a_project_id_out_of_range_is_a_usage_error_not_a_traceback(project, tmp_path, monkeypatch):
     monkeypatch.setenv("MODEL_DIR", str(tmp_path))

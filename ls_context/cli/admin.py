@@ -193,15 +193,23 @@ def first_line(text: str | None) -> str:
 def status(context, project, retry_failed) -> None:
     """What waits and what failed: events to process, write-backs to Label Studio (pending, retrying, dead).
 
-    Exits 1 when a write-back is dead or an event failed, so it can serve as a monitoring check.
+    Exits 1 when a write-back is dead or an event failed, and 2 when the store cannot be read, so that
+    a monitoring check can tell the two apart.
     """
+    from sqlalchemy.exc import OperationalError
+
     from ls_context.services import build
+    from ls_context.store import StoreError
     from ls_context.writeback.backlog import backlog, retry_failed_events
 
-    services = build(context.config(), existing=True)
-    if retry_failed:
-        click.echo(f"{retry_failed_events(services.store, project)} failed event(s) put back in line for the next worker round")
-    found = backlog(services.store, project)
+    try:
+        services = build(context.config(), existing=True)
+        if retry_failed:
+            click.echo(f"{retry_failed_events(services.store, project)} failed event(s) put back in line for the next worker round")
+        found = backlog(services.store, project)
+    except (StoreError, OperationalError) as error:
+        click.echo(f"Error: cannot read the store: {first_line(str(error))}", err=True)
+        raise SystemExit(2) from None
     events, writebacks = found.events, found.writebacks
     click.echo(f"store {services.store.where()}" + (f", project {project}" if project is not None else ""))
     click.echo(f"events:      {events.get('pending', 0) + events.get('processing', 0)} waiting, {events.get('done', 0)} done, "
