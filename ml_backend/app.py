@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from ls_context.checks.personal import Links
 from ls_context.config import Config, ConfigError
+from ls_context.errors import first_line
 from ls_context.services import Services, build
 
 from .trainer import Trainer
@@ -167,7 +168,7 @@ def _store_away(error: Exception):
     state = current_app.extensions["ls_context"]
     if state.metrics.count("store_unavailable") % 100 == 1:
         log.error("the store is unavailable on %s %s: %s: %s", request.method, request.path, type(error).__name__,
-                  str(error).strip().splitlines()[0][:300] if str(error).strip() else "")
+                  first_line(error))
     response = jsonify(error="the store is unavailable; try again shortly (`ls-context sync` recovers lost webhooks)")
     response.status_code = 503
     response.headers["Retry-After"] = "5"

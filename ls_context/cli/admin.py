@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ls_context.errors import LSContextError
+from ls_context.errors import LSContextError, first_line
 
 from . import PROJECT_ID, Commands, main, pass_context, project_option, read_text, write_text
 
@@ -181,11 +181,6 @@ def setup(context, project, guidelines_file, backend_url) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
-def first_line(text: str | None) -> str:
-    """A stored error as one line (a database error carries its SQL and parameters on the following ones)."""
-    return (text or "").strip().splitlines()[0][:300] if (text or "").strip() else ""
-
-
 @main.command()
 @click.option("--project", type=PROJECT_ID, help="Only this project's events and write-backs.")
 @click.option("--retry-failed", is_flag=True, help="Put failed events back in line (after fixing their cause).")
@@ -208,7 +203,7 @@ def status(context, project, retry_failed) -> None:
             click.echo(f"{retry_failed_events(services.store, project)} failed event(s) put back in line for the next worker round")
         found = backlog(services.store, project)
     except (StoreError, OperationalError) as error:
-        click.echo(f"Error: cannot read the store: {first_line(str(error))}", err=True)
+        click.echo(f"Error: cannot read the store: {first_line(error)}", err=True)
         raise SystemExit(2) from None
     events, writebacks = found.events, found.writebacks
     click.echo(f"store {services.store.where()}" + (f", project {project}" if project is not None else ""))
@@ -251,6 +246,6 @@ def worker(context, sync_every, burst) -> None:
         run_worker(resolved, burst=burst)
     except Exception as error:
         if type(error).__module__.startswith("redis"):
-            detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+            detail = first_line(error, 200)
             raise LSContextError(f"cannot reach Redis: {type(error).__name__}" + (f": {detail}" if detail else "")) from None
         raise

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 
-from ls_context.errors import LSContextError
+from ls_context.errors import LSContextError, first_line
 
 MAX_DEPTH = 32  # Label Studio's own payloads nest about 8 deep
 MAX_ID = 2**31 - 1  # ids are INTEGER columns on PostgreSQL
@@ -29,7 +29,7 @@ def parse(raw: bytes):
     except RecursionError:
         raise BadInput(f"the body nests deeper than {MAX_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as error:
-        raise BadInput(f"the body is not valid JSON: {str(error).splitlines()[0][:200]}") from None
+        raise BadInput(f"the body is not valid JSON: {first_line(error, 200)}") from None
     check_tree(value)
     return value
 

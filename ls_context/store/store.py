@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event, func, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from ls_context.errors import LSContextError
+from ls_context.errors import LSContextError, first_line
 
 from .models import Event, Key
 
@@ -127,7 +127,7 @@ class Store:
         try:
             connection = self.engine.connect()
         except Exception as error:
-            raise StoreError(f"cannot open the store at {self.where()}: {type(error).__name__}: {_first_line(error)}") from None
+            raise StoreError(f"cannot open the store at {self.where()}: {type(error).__name__}: {first_line(error)}") from None
         try:
             yield connection
         finally:
@@ -300,6 +300,3 @@ def safe_url(url: str) -> str:
     except Exception:
         return "(unreadable URL)"
 
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0][:300] if str(error).strip() else ""

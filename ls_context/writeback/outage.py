@@ -6,6 +6,8 @@ import logging
 import random
 import time
 
+from ls_context.errors import first_line
+
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 10.0
 
@@ -22,7 +24,7 @@ class Outage:
         if self.since is None:
             self.since = time.monotonic()
             log.warning("%s failing (%s: %s); trying again until it works", self.what, type(error).__name__,
-                        str(error).strip().splitlines()[0][:300] if str(error).strip() else "", exc_info=error if self.traceback else None)
+                        first_line(error), exc_info=error if self.traceback else None)
 
     def ok(self) -> bool:
         """Record a success; True when it ends an outage."""
