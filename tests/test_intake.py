@@ -240,3 +240,13 @@ def test_a_refused_webhook_is_said_in_the_log_without_the_secret(app, caplog):
     refusals = [record.getMessage() for record in caplog.records if "webhook refused" in record.getMessage()]
     assert len(refusals) == 1 and "wrong or missing X-LS-Context-Secret header" in refusals[0]
     assert "a guess" not in caplog.text and SECRET not in caplog.text
+
+
+def test_an_annotation_event_whose_project_object_has_no_id_takes_the_tasks(app):
+    payload = {**event(), "project": {"title": "no id here"}}  # task.project is 3
+
+    answer = app.test_client().post("/webhook", json=payload, headers={SECRET_HEADER: SECRET})
+
+    assert answer.status_code == 201
+    with app.extensions["ls_context"].store.session() as session:
+        assert session.scalars(select(Event.project_id)).one() == 3

@@ -56,12 +56,12 @@ def check_shape(payload) -> None:
         action = a_string(payload.get("action"), "action", longest=64, optional=False)
         if not action:
             raise BadInput("'action' must not be empty")
-        project_of(payload)
+        project = project_of(payload)
         if action in ANNOTATION_ACTIONS:
-            _check_annotation(payload)
+            _check_annotation(payload, project)
         elif action in ("ANNOTATIONS_DELETED", "TASKS_DELETED"):
             _check_ids(payload, "annotations" if action == "ANNOTATIONS_DELETED" else "tasks")
-        elif action == "START_TRAINING" and project_of(payload) is None:
+        elif action == "START_TRAINING" and project is None:
             raise BadInput("START_TRAINING needs the project's id")
     except BadInput as error:
         raise BadEvent(str(error)) from None
@@ -75,18 +75,16 @@ def _check_ids(payload: dict, field: str) -> None:
         an_id(an_object(item, f"{field}[{index}]").get("id"), f"{field}[{index}].id")
 
 
-def _check_annotation(payload: dict) -> None:
+def _check_annotation(payload: dict, project: int | None) -> None:
     annotation = an_object(payload.get("annotation"), "annotation")
     task = an_object(payload.get("task"), "task")
-    if project_of(payload) is None:
+    if project is None:
         raise BadInput(f"{payload['action']} needs the project's id ('project.id' or 'task.project')")
-    named = payload.get("project")
-    named = named.get("id") if isinstance(named, dict) else named
-    if named is not None and task.get("project") is not None and named != task.get("project"):
+    # project_of took the project's own id first: the task's, when given, must be the same one.
+    if an_id(task.get("project"), "task.project", optional=True) not in (None, project):
         raise BadInput("'project' and 'task.project' name different projects")
     an_id(annotation.get("id"), "annotation.id")
     an_id(task.get("id"), "task.id")
-    an_id(task.get("project"), "task.project", optional=True)
     an_object(task.get("data"), "task.data", optional=True)
     a_result(annotation.get("result"), "annotation.result")
     a_string(annotation.get("updated_at"), "annotation.updated_at", longest=MAX_STAMP)
@@ -103,9 +101,9 @@ def _check_annotation(payload: dict) -> None:
 def project_of(payload: dict) -> int | None:
     """The event's project id (from `project`, or the task's), or None when it names none; refuses a bad one."""
     project = payload.get("project")
-    if isinstance(project, dict):
-        return an_id(project.get("id"), "project.id", optional=True)
-    if project is not None:
+    if isinstance(project, dict) and project.get("id") is not None:
+        return an_id(project["id"], "project.id")
+    if project is not None and not isinstance(project, dict):
         return an_id(project, "project")
     task = payload.get("task")
     return an_id(task.get("project"), "task.project", optional=True) if isinstance(task, dict) else None
