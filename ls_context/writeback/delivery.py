@@ -14,7 +14,7 @@ import random
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import and_, or_, select, text, update
 
 from ls_context.store import Store, Writeback, now
 
@@ -34,13 +34,14 @@ def new_owner() -> str:
 
 def claim_due(store: Store, owner: str, limit: int) -> list[Writeback]:
     """Lease up to `limit` due write-backs, one per task, superseding older ones a newer one makes redundant."""
+    moment = now()
+    with store.reading() as session:  # the courier asks every second: take the write lock only when there is work
+        if session.scalar(select(Writeback.id).where(_due(moment)).limit(1)) is None:
+            return []
     with store.session() as session:
         _claiming_alone(session)
         moment = now()
-        due = list(session.scalars(
-            select(Writeback).where(Writeback.status == "pending", Writeback.next_attempt_at <= moment, _free(moment))
-            .order_by(Writeback.id).limit(limit * 4)
-        ))
+        due = list(session.scalars(select(Writeback).where(_due(moment)).order_by(Writeback.id).limit(limit * 4)))
         if not due:
             return []
         pending = list(session.scalars(select(Writeback).where(
@@ -116,6 +117,11 @@ def _superseded(pending: list[Writeback]) -> set[int]:
                 stale.add(older.id)
                 break
     return stale
+
+
+def _due(moment):
+    """Waiting, its retry time come, and no process delivering it."""
+    return and_(Writeback.status == "pending", Writeback.next_attempt_at <= moment, _free(moment))
 
 
 def _free(moment):
