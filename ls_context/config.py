@@ -46,6 +46,7 @@ SETTINGS: dict[str, Setting] = {
     "basic_auth_pass": Setting("BASIC_AUTH_PASS", secret=True),  # HTTP basic auth of the model server
     "guidelines": Setting("LS_CONTEXT_GUIDELINES", path=True),  # guidelines for projects without their own
     "classifier": Setting("LS_CONTEXT_CLASSIFIER"),  # module:attribute or entry point of your own classifier
+    "embeddings": Setting("LS_CONTEXT_EMBEDDINGS"),  # sentence-transformers model (name, folder or "packaged")
     "redis_url": Setting("LS_CONTEXT_REDIS_URL"),  # process events on `ls-context worker` (RQ)
     "refit_interval": Setting("LS_CONTEXT_REFIT_INTERVAL", float),  # seconds between two refits of a project
     "sync_every": Setting("LS_CONTEXT_SYNC_EVERY", float),  # seconds between two recoveries of lost webhooks
@@ -89,6 +90,7 @@ class Config:
     basic_auth_pass: str | None = None
     guidelines: Path | None = None
     classifier: str | None = None
+    embeddings: str | None = None
     redis_url: str | None = None
     refit_interval: float = 5.0
     sync_every: float = 0.0

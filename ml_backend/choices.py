@@ -12,19 +12,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.model_selection import KFold
 
 import ls_context.guidelines.rules as rule_engine
 from ls_context.guidelines import ControlGuide
+from ls_context.guidelines.schema import DEFAULT_MIN_PRECISION
 from ls_context.labelstudio.label_config import RULES_KEY
 
+from .calibration import Calibration
 from .classifier import TextClassifier
 from .examples import Example
+from .fields import FieldWords
+from .rationale import Rationale
 
-CLOSE_CALL = 0.15  # top-two probability gap under which the labeler is told it is a close call
-MIN_SIMILARITY = 0.1  # below this cosine similarity a "closest example" would mislead more than help
-# An example with another label than the suggestion is shown only when it is this close: on the
-# example scenarios, below it such an example agreed with the right answer less than half the time.
-STRONG_SIMILARITY = 0.5
+MIN_SIMILARITY = 0.2  # below this cosine similarity a "closest example" shares a word or two, not a meaning
+EVIDENCE_WEIGHT = 0.1  # a word's pull (TF-IDF x coefficient) below which naming it tells the labeler nothing
+FOLDS = 4  # cross-validation folds that give the calibration its held-out answers
 
 
 @dataclass
@@ -41,14 +44,22 @@ class Learned:
     index: object | None = None
     matrix: object | None = None
     row_of_task: dict = field(default_factory=dict)
+    rows_of_label: dict = field(default_factory=dict)  # label -> rows of `matrix` whose reference carries it
 
 
 @dataclass
 class Suggestion:
+    """`labels` to pre-select ([] when the model is not sure enough), the rationale's lines, the rules that fired.
+
+    `score` is the calibrated probability that the top label is right where the model can tell.
+    `candidates` are the two labels a not-sure rationale weighs.
+    """
+
     labels: list[str]
     score: float
     lines: list[str] = field(default_factory=list)
-    rules: list[str] = field(default_factory=list)  # ids of the decision rules that fired
+    rules: list[str] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)
 
 
 class ChoiceModel:
@@ -56,8 +67,11 @@ class ChoiceModel:
 
     Fitted attributes: `learned_` (from every example), `without_gold_` (from every example but the
     gold answers; None when there were none), `gold_tasks_` (the gold tasks `learned_` learned from:
-    their own predictions come from `without_gold_`, so a prediction never hands back a gold answer).
+    their own predictions come from `without_gold_`, so a prediction never hands back a gold answer),
+    `calibration_` (how often the top label is right, from cross-validation on the non-guideline examples).
     """
+
+    calibration_method = "platt"
 
     def __init__(self, name: str, to_name: str, field_name: str, labels: list[str], multilabel: bool,
                  guide: ControlGuide | None, rules: tuple, classifier_factory=None):
@@ -67,7 +81,10 @@ class ChoiceModel:
         self.learned_ = Learned(None, [])
         self.without_gold_: Learned | None = None
         self.gold_tasks_: frozenset = frozenset()
-        self._lines: dict = {}  # rationale lines that depend only on the guidelines and references, made once
+        self.min_precision = guide.min_precision if guide is not None else DEFAULT_MIN_PRECISION
+        self.calibration_ = Calibration(self.calibration_method)
+        self.fields_ = FieldWords(field_name)
+        self._rationale: Rationale | None = None
 
     @property
     def classifier(self):
@@ -77,18 +94,55 @@ class ChoiceModel:
     def fit(self, examples: list[Example]) -> "ChoiceModel":
         known = [e for e in examples if e.labels and set(e.labels) <= set(self.labels) and e.weight > 0]
         references = [e for e in known if e.citable()]
+        self.fields_ = FieldWords(self.field).fit([e.data for e in known])
         self.learned_ = self._learn(known, references)
         self.gold_tasks_ = frozenset(e.task_id for e in known if e.source == "gold" and e.task_id is not None)
         self.without_gold_ = self._learn([e for e in known if e.source != "gold"], references) if self.gold_tasks_ else None
-        self._lines = {}
+        self.calibration_ = self._calibrate(known)
+        self._rationale = None
         return self
+
+    def _calibrate(self, known: list[Example]) -> Calibration:
+        """Fit the calibration on cross-validated answers: each non-guideline example predicted by a model that never saw it.
+
+        Guideline examples always stay in training: they are written to be clear, so as held-out
+        answers they would make the model look surer than it is on the project's own tasks.
+        """
+        calibration = Calibration(self.calibration_method)
+        held = [row for row, e in enumerate(known) if e.source != "guideline"]
+        if len(held) < calibration.min_answers:
+            return calibration.fit([], [], [])
+        outcomes = []
+        for _, test_rows in KFold(n_splits=FOLDS, shuffle=True, random_state=0).split(held):
+            test_ids = {held[i] for i in test_rows}
+            classifier = self._fit_classifier([e for row, e in enumerate(known) if row not in test_ids])
+            test = [known[row] for row in sorted(test_ids)]
+            probabilities, _ = self._probabilities(classifier, [self._input(e.text, e.data) for e in test])
+            hits = [rule_engine.fire(self.rules, e.data or {self.field: e.text}, self.field) for e in test]
+            combined = self._combine(probabilities, hits, len(test))
+            outcomes.extend(self._outcomes(combined, hits, test))
+        confidence, fired, correct, weight = (list(column) for column in zip(*outcomes))
+        return calibration.fit(confidence, fired, correct, sample_weight=weight)
+
+    def _outcomes(self, combined: np.ndarray, hits: list, test: list[Example]):
+        """(confidence, a rule fired for it, right, weight) per held-out answer: its top label, or (multilabel) each label."""
+        for row, example in enumerate(test):
+            columns = range(len(self.labels)) if self.multilabel else [int(np.argmax(combined[row]))]
+            for column in columns:
+                label = self.labels[column]
+                fired = any(hit.rule.label == label for hit in hits[row])
+                yield combined[row, column], fired, label in example.labels, example.weight
 
     def _learn(self, examples: list[Example], references: list[Example]) -> Learned:
         learned = Learned(self._fit_classifier(examples), references)
         if not references:
             return learned
         reference_texts = [e.text for e in references]
-        if isinstance(learned.classifier, TextClassifier):
+        if hasattr(learned.classifier, "similarity_index"):
+            # Sentence embeddings: closest in meaning, not in shared words.
+            learned.index = learned.classifier.similarity_index()
+            learned.matrix = learned.index.transform(reference_texts)
+        elif isinstance(learned.classifier, TextClassifier):
             # The classifier's own features serve for similarity too: one transform per request, not two.
             learned.index = learned.classifier.vectorizer_
             learned.matrix = learned.index.transform(reference_texts)
@@ -96,6 +150,10 @@ class ChoiceModel:
             learned.index = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode", stop_words="english")
             learned.matrix = learned.index.fit_transform(reference_texts)
         learned.row_of_task = {e.task_id: row for row, e in enumerate(references) if e.task_id is not None}
+        for row, example in enumerate(references):
+            for label in example.labels:
+                learned.rows_of_label.setdefault(label, []).append(row)
+        learned.rows_of_label = {label: np.array(rows) for label, rows in learned.rows_of_label.items()}
         return learned
 
     def _fit_classifier(self, examples: list[Example]):
@@ -111,19 +169,20 @@ class ChoiceModel:
         targets = [list(e.labels) if self.multilabel else e.labels[0] for e in examples]
         if not TextClassifier.can_fit(targets, self.multilabel):
             return None
-        texts = [e.text for e in examples]
+        texts = [self._input(e.text, e.data) for e in examples]
         if weighted:
             return classifier.fit(texts, targets, sample_weight=[e.weight for e in examples])
         return classifier.fit(texts, targets)
 
     def learned(self) -> dict:
         """What fitting produced, to be saved and restored without refitting."""
-        return {"learned_": self.learned_, "without_gold_": self.without_gold_, "gold_tasks_": self.gold_tasks_}
+        return {"learned_": self.learned_, "without_gold_": self.without_gold_, "gold_tasks_": self.gold_tasks_,
+                "calibration_": self.calibration_, "fields_": self.fields_}
 
     def restore(self, learned: dict) -> None:
         for key, value in learned.items():
             setattr(self, key, value)
-        self._lines = {}
+        self._rationale = None
 
     def suggest(self, texts: list[str], datas: list[dict], task_ids: list | None = None) -> list[Suggestion]:
         """One suggestion per text; gold tasks the model learned from get theirs from the model without gold."""
@@ -142,24 +201,32 @@ class ChoiceModel:
 
     def _suggest_with(self, learned: Learned, texts: list[str], datas: list[dict], task_ids: list) -> list[Suggestion]:
         """The numbers for the whole batch at once, then a few lines of text each."""
-        probabilities, features = self._probabilities(learned.classifier, texts)
-        closest = self._closest(learned, texts, features, task_ids)
+        inputs = [self._input(text, data) for text, data in zip(texts, datas)] if self.fields_ else texts
+        probabilities, features = self._probabilities(learned.classifier, inputs)
         hits = [rule_engine.fire(self.rules, data, self.field) for data in datas]
         combined = self._combine(probabilities, hits, len(texts))
         if features is not None:
-            knows_words = np.diff(features.indptr) > 0
+            knows_text = np.diff(features.indptr) > 0
         else:
-            knows_words = np.full(len(texts), probabilities is not None)
-        ranked = np.argsort(-combined, axis=1)[:, :2]  # the top two labels of every row, for the close-call check
+            knows_text = np.full(len(texts), probabilities is not None)
+        ranked = np.argsort(-combined, axis=1, kind="stable")[:, :2]  # the top two labels of every row
+        sure = self._calibrated(combined, ranked, hits)
+        closest = self._closest(learned, texts, features, task_ids, ranked)
         terms = self._evidence(learned.classifier, features, ranked[:, 0], hits)
-        source = classifier_source(learned.classifier)
-        suggestions = []
-        for row in range(len(texts)):
-            if not (knows_words[row] or hits[row]):
-                suggestions.append(Suggestion([], 0.0, []))  # no rule and no known word: a guess would only echo label frequencies
-            else:
-                suggestions.append(self._suggest_one(combined[row], ranked[row], hits[row], terms[row], closest[row], source))
-        return suggestions
+        writer = self._writer(learned.classifier)
+        return [self._suggest_one(combined[row], ranked[row], sure[row], hits[row], terms[row], closest[row],
+                                  bool(knows_text[row] or hits[row]), writer) for row in range(len(texts))]
+
+    def _calibrated(self, combined: np.ndarray, ranked: np.ndarray, hits: list) -> np.ndarray:
+        """Per row, how likely the top label is right (per label, multilabel); NaN while the model cannot tell."""
+        if self.multilabel:
+            fired = np.array([[any(h.rule.label == label for h in row_hits) for label in self.labels] for row_hits in hits])
+            if not len(combined):
+                return combined
+            return self.calibration_.predict(combined.ravel(), fired.ravel()).reshape(combined.shape)
+        top = ranked[:, 0]
+        fired = [any(h.rule.label == self.labels[i] for h in row_hits) for i, row_hits in zip(top, hits)]
+        return self.calibration_.predict(combined[np.arange(len(top)), top], fired)
 
     def _probabilities(self, classifier, texts: list[str]):
         if classifier is None:
@@ -176,36 +243,64 @@ class ChoiceModel:
                 aligned[:, self.labels.index(label)] = raw[:, column]
         return aligned, features
 
-    def _closest(self, learned: Learned, texts: list[str], features, task_ids: list) -> list[tuple[Example, float] | None]:
+    def _closest(self, learned: Learned, texts: list[str], features, task_ids: list, ranked: np.ndarray) -> list[dict]:
+        """Per row, the closest reference example of each of the two top labels, with its similarity (close ones only)."""
         if learned.index is None:
-            return [None] * len(texts)
+            return [{} for _ in texts]
         shared = features is not None and learned.index is getattr(learned.classifier, "vectorizer_", None)
         vectors = features if shared else learned.index.transform(texts)
-        # TF-IDF rows are L2-normalised, so the dot product is the cosine similarity.
-        similarity = (vectors @ learned.matrix.T).toarray()
+        # Both kinds of rows are L2-normalised, so the dot product is the cosine similarity.
+        similarity = vectors @ learned.matrix.T
+        similarity = similarity.toarray() if hasattr(similarity, "toarray") else np.asarray(similarity)
+        least = getattr(learned.index, "min_similarity", MIN_SIMILARITY)
         for row, task_id in enumerate(task_ids):
             itself = learned.row_of_task.get(task_id) if task_id is not None else None
             if itself is not None:
                 similarity[row, itself] = -1.0  # showing a task its own labels would hand its labeler the others' answers
-        best = similarity.argmax(axis=1)
-        return [(learned.references[i], similarity[row, i]) if similarity[row, i] >= MIN_SIMILARITY else None
-                for row, i in enumerate(best)]
+        found = []
+        for row in range(len(texts)):
+            best = {}
+            for i in ranked[row]:
+                label = self.labels[i]
+                columns = learned.rows_of_label.get(label)
+                if columns is not None and len(columns):
+                    column = columns[similarity[row, columns].argmax()]
+                    if similarity[row, column] >= least:
+                        best[label] = (learned.references[column], float(similarity[row, column]))
+            found.append(best)
+        return found
 
-    def _suggest_one(self, combined: np.ndarray, ranked: np.ndarray, hits, terms: list[str],
-                     closest: tuple[Example, float] | None, source: str) -> Suggestion:
-        if self.multilabel:
-            chosen = [self.labels[i] for i in np.flatnonzero(combined >= 0.5)] or [self.labels[int(combined.argmax())]]
-            score = float(np.mean([combined[self.labels.index(label)] for label in chosen]))
+    def _suggest_one(self, combined: np.ndarray, ranked: np.ndarray, sure, hits, terms: list[str],
+                     closest: dict, knows_text: bool, writer: Rationale) -> Suggestion:
+        rules = [hit.rule.id for hit in hits]
+        top = [self.labels[i] for i in ranked]
+        if not knows_text:
+            chosen = []  # no rule and no known word: a guess would only echo label frequencies
+        elif self.multilabel:
+            chosen = [label for label, p in zip(self.labels, sure) if self._vouched(p)]
+            probability = float(np.mean([sure[self.labels.index(label)] for label in chosen])) if chosen else 0.0
         else:
-            chosen = [self.labels[ranked[0]]]
-            score = float(combined[ranked[0]])
-        lines = [self._why_line(chosen, score, hits, terms, source)]
-        if closest is not None and (closest[1] >= STRONG_SIMILARITY or set(closest[0].labels) & set(chosen)):
-            lines.append(self._reference_line(closest[0]))
-        close = self._close_call(combined, ranked) if not self.multilabel else None
-        if close:
-            lines.append(close)
-        return Suggestion(chosen, round(score, 4), lines, [hit.rule.id for hit in hits])
+            chosen = [top[0]] if self._vouched(sure) else []
+            probability = float(sure) if chosen else 0.0
+        if chosen:
+            probability = round(probability if not np.isnan(probability) else float(combined[ranked[0]]), 4)
+            lines = [writer.suggested(chosen, probability, hits, terms)]
+            example = closest.get(chosen[0])
+            if example is not None:
+                lines.append(writer.reference(example[0]))
+            return Suggestion(chosen, probability, lines, rules)
+        lines = [writer.not_sure(top, hits, terms, knows_text), writer.definitions(top)]
+        if len(top) > 1:
+            lines.append(writer.edge_case(top[0], top[1]))
+        lines.extend(writer.reference(closest[label][0]) for label in top if label in closest)
+        score = float(np.nanmax(sure)) if not np.all(np.isnan(sure)) else float(combined[ranked[0]])
+        return Suggestion([], round(score, 4), [line for line in lines if line], rules, candidates=top)
+
+    def _vouched(self, probability) -> bool:
+        """May this label be pre-selected? Only where calibration says it is right often enough."""
+        if self.min_precision <= 0:
+            return True
+        return bool(not np.isnan(probability) and probability >= self.calibration_.threshold(self.min_precision))
 
     def _combine(self, probabilities, hits: list, n: int) -> np.ndarray:
         """Label probabilities after the rules, one row per text: a rule that fires is a strong prior on its label."""
@@ -230,54 +325,21 @@ class ChoiceModel:
         if features is None or not hasattr(classifier, "evidence_batch"):
             return [[] for _ in range(len(top))]
         wanted = [self.labels[i] if not hits[row] else None for row, i in enumerate(top)]
-        return classifier.evidence_batch(features, wanted)
+        found = classifier.evidence_batch(features, wanted, min_weight=EVIDENCE_WEIGHT)
+        if not self.fields_:
+            return found
+        return [[self.fields_.describe(term) or term for term in terms] for terms in found]
 
-    def _why_line(self, chosen, score, hits, terms: list[str], source: str) -> str:
-        head = f"{', '.join(chosen)} ({score:.0%})"
-        if hits:
-            hit = hits[0]
-            reference = f" [{hit.rule.reference}]" if hit.rule.reference else ""
-            evidence = f" Evidence: {', '.join(hit.evidence)}." if hit.evidence else ""
-            return f"{head}: rule '{hit.rule.id}': {hit.rule.rationale}{reference}{evidence}"
-        said = f" Words that point to it: {', '.join(repr(t) for t in terms)}." if terms else ""
-        return f"{head}: learned from {source}.{said}"
+    def _input(self, text: str, data: dict | None) -> str:
+        """What the classifier reads: the text, then the task's other fields as words (see `fields`)."""
+        words = self.fields_.words(data) if self.fields_ else ""
+        return f"{text} {words}" if words else text
 
-    def _reference_line(self, example: Example) -> str:
-        key = ("reference", example)
-        if key not in self._lines:
-            self._lines[key] = self._describe_reference(example)
-        return self._lines[key]
-
-    def _describe_reference(self, example: Example) -> str:
-        """`Closest guideline example: "..." -> X (why)` or `Closest labeled example: "..." -> X (agreed by 2 labelers)`."""
-        text = example.text if len(example.text) <= 90 else example.text[:87] + "..."
-        if example.source != "guideline":
-            return f'Closest labeled example: "{text}" -> {", ".join(example.labels)} (agreed by {example.agreed_by} labelers)'
-        label = self.guide.label(example.labels[0]) if self.guide else None
-        why = example.why or (label.why if label is not None else "")
-        return f'Closest guideline example: "{text}" -> {", ".join(example.labels)}' + (f" ({why})" if why else "")
-
-    def _close_call(self, combined: np.ndarray, order: np.ndarray) -> str | None:
-        if len(order) < 2 or combined[order[0]] - combined[order[1]] >= CLOSE_CALL:
-            return None
-        first, second = self.labels[order[0]], self.labels[order[1]]
-        line = f"Close call between {first} ({combined[order[0]]:.0%}) and {second} ({combined[order[1]]:.0%})."
-        key = ("edge case", first, second)
-        if key not in self._lines:
-            self._lines[key] = self._edge_case(first, second)
-        case = self._lines[key]
-        return f"{line} Edge case: {case}" if case else line + " Flag it if the guidelines do not settle it."
-
-    def _edge_case(self, first: str, second: str) -> str | None:
-        """The guidelines' edge case between the two labels: one filed under either that points to the other, first."""
-        if self.guide is None:
-            return None
-        cases = [(value, case) for value in (first, second) for case in (getattr(self.guide.label(value), "edge_cases", ()))]
-        between = [case for value, case in cases if case.label in (first, second) and case.label != value]
-        either = [case for _, case in cases if case.label in (first, second)]
-        for case in between + either:
-            return f"{case.situation} -> {case.label}" + (f" ({case.why})" if case.why else "")
-        return None
+    def _writer(self, classifier) -> Rationale:
+        source = classifier_source(classifier)
+        if self._rationale is None or self._rationale.source != source:
+            self._rationale = Rationale(self.guide, source)
+        return self._rationale
 
     def result(self, suggestion: Suggestion) -> dict:
         result = {

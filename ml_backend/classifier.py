@@ -109,9 +109,10 @@ class TextClassifier:
         np.exp(scores, out=scores)
         return scores / scores.sum(axis=1, keepdims=True)
 
-    def evidence_batch(self, features, labels: list[str | None], top: int = 3) -> list[list[str]]:
+    def evidence_batch(self, features, labels: list[str | None], top: int = 3, min_weight: float = 0.0) -> list[list[str]]:
         """Per row of a CSR feature matrix, the terms that pushed the model most towards that row's label.
 
+        Only terms whose pull (TF-IDF value x coefficient) exceeds `min_weight` count.
         Rows whose label is None (or unknown to the model) get []. Reads the CSR arrays directly:
         slicing sparse rows one by one costs more than the whole prediction.
         """
@@ -127,7 +128,7 @@ class TextClassifier:
         found = []
         for row, start in enumerate(features.indptr[:-1]):
             best = order[start:start + min(top, counts[row])] if wanted[row] >= 0 else ()
-            found.append([str(self.terms_[features.indices[i]]) for i in best if weights[i] > 0])
+            found.append([str(self.terms_[features.indices[i]]) for i in best if weights[i] > max(min_weight, 0.0)])
         return found
 
     @staticmethod

@@ -19,7 +19,7 @@ import sklearn
 
 from ls_context.errors import LSContextError
 from ls_context.guidelines import Guidelines
-from ls_context.labelstudio.label_config import INJECTED_CONTROLS, RATIONALE, REGION_RATIONALE
+from ls_context.labelstudio.label_config import CANDIDATES_KEY, INJECTED_CONTROLS, RATIONALE, REGION_RATIONALE, RULES_KEY
 
 from .choices import ChoiceModel
 from .examples import Example, guideline_references
@@ -28,6 +28,7 @@ from .spans import SpanModel
 log = logging.getLogger(__name__)
 TEXT_OBJECTS = {"text", "hypertext"}
 TAGS = re.compile(r"<[^>]+>")
+MAX_LINES = 5  # rationale lines per control: the verdict, definitions, the edge case and two examples
 
 __all__ = ["CannotPredict", "ChoiceModel", "ContextModel", "Example", "SpanModel"]
 
@@ -39,7 +40,9 @@ class CannotPredict(Exception):
 class ContextModel:
     """Everything the backend suggests for one project, fitted once and reused for every request."""
 
-    def __init__(self, label_config: str, guidelines: Guidelines | None = None, classifier_factory=None):
+    def __init__(self, label_config: str, guidelines: Guidelines | None = None, classifier_factory=None,
+                 min_precision: float | None = None):
+        """`min_precision` overrides every control's bar for pre-selecting (0: always pre-select the top label)."""
         from label_studio_sdk.label_interface import LabelInterface
 
         self.label_config = label_config
@@ -55,6 +58,7 @@ class ContextModel:
         self.spans: list[SpanModel] = []
         self.examples_used = 0
         self._verdicts: dict[str, list[str]] = {}
+        self.min_precision = min_precision
         for control in self.interface.controls:
             self._add_control(control, classifier_factory)
 
@@ -71,7 +75,10 @@ class ContextModel:
         tag = control.tag.lower()
         if tag == "choices":
             multilabel = control.attr.get("choice", "single") == "multiple"
-            self.choices.append(ChoiceModel(control.name, obj.name, field_name, labels, multilabel, guide, rules, classifier_factory))
+            model = ChoiceModel(control.name, obj.name, field_name, labels, multilabel, guide, rules, classifier_factory)
+            if self.min_precision is not None:
+                model.min_precision = self.min_precision
+            self.choices.append(model)
         elif tag in ("labels", "hypertextlabels") and rules:
             self.spans.append(SpanModel(control.name, obj.name, field_name, tag, labels, rules,
                                         REGION_RATIONALE in self.control_names))
@@ -124,26 +131,37 @@ class ContextModel:
         return texts
 
     def _prediction(self, task: dict, texts: dict, per_control: dict, index: int) -> dict | None:
-        result, scores, lines = [], [], []
+        """Label Studio's prediction: pre-selected answers where the model is sure, and the rationale everywhere.
+
+        A task where nothing is sure enough still gets the rationale alone (context without an
+        answer), so the labeler reads the definitions and examples instead of a guess.
+        """
+        result, scores, lines, unsure = [], [], [], {}
         for model in self.choices:
             suggestion = per_control[model.name].get(index)
-            if suggestion is None or not suggestion.labels:
+            if suggestion is None:
                 continue
-            result.append(model.result(suggestion))
+            if suggestion.labels:
+                result.append(model.result(suggestion))
+            else:
+                unsure = unsure or {RULES_KEY: suggestion.rules, CANDIDATES_KEY: suggestion.candidates}
             scores.append(suggestion.score)
             prefix = f"{model.name}: " if len(self.choices) > 1 else ""
-            lines.extend(prefix + line for line in suggestion.lines)
+            lines.extend(prefix + line for line in suggestion.lines[:MAX_LINES])
         for model in self.spans:
             regions = model.results(texts[model.field])
             result.extend(regions)
             scores.extend(region["score"] for region in regions if "score" in region)
-        if not result:
-            return None
         if self.has_rationale and lines:
             rationale_target = self.interface.get_control(RATIONALE).to_name[0]
+            # Without a pre-selection, the rules that fired and the two candidates ride on the rationale,
+            # so that the pilot can still stratify tasks by them.
             result.append({"from_name": RATIONALE, "to_name": rationale_target, "type": "textarea",
-                           "readonly": True, "value": {"text": ["\n".join(lines[:3])]}})
-        return {"result": result, "score": round(sum(scores) / len(scores), 4)}
+                           "readonly": True, "value": {"text": ["\n".join(lines)]},
+                           **{key: value for key, value in unsure.items() if value}})
+        if not result:
+            return None
+        return {"result": result, "score": round(sum(scores) / len(scores), 4) if scores else 0.0}
 
     def validate(self, prediction: dict) -> list[str]:
         """Label Studio's own check of a prediction against the config; [] when it is valid.

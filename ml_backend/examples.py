@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ls_context.guidelines import Guidelines
 
@@ -18,6 +18,7 @@ class Example:
     weight: how much the example counts when fitting, in [0, 1] (1 for guidelines and gold).
     task_id: the Label Studio task the text comes from, when it comes from one.
     agreed_by: how many trusted labelers gave these labels when none gave others (0 otherwise).
+    data: the whole task data when known, so that rules on other fields can be checked against it.
     """
 
     text: str
@@ -27,6 +28,7 @@ class Example:
     weight: float = 1.0
     task_id: int | None = None
     agreed_by: int = 0
+    data: dict | None = field(default=None, compare=False, hash=False, repr=False)
 
     def citable(self) -> bool:
         """May a rationale show it? Guideline examples, and labels that at least two trusted labelers agree on.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import replace
 from typing import NamedTuple
 
 from ls_context.checks.processor import flag_of
@@ -103,7 +104,7 @@ def _gold_examples(known: _Known, control: str, field: str) -> list[Example]:
         data = gold.data if gold.data is not None else known.task_data.get(task_id) or {}
         text, labels = data.get(field), _labels(gold.result, control)
         if isinstance(text, str) and labels:
-            found.append(Example(text, labels, "gold", task_id=task_id))
+            found.append(Example(text, labels, "gold", task_id=task_id, data=data))
     return found
 
 
@@ -122,7 +123,7 @@ def _consensus_examples(known: _Known, control: str, field: str, trust: LabelerT
         text = (known.task_data.get(task_id) or {}).get(field)
         example = consensus(task_id, text, answers, trust) if isinstance(text, str) else None
         if example is not None:
-            found.append(example)
+            found.append(replace(example, data=known.task_data.get(task_id)))
     return found
 
 

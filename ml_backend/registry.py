@@ -44,7 +44,7 @@ class ModelRegistry:
         self.config = config
         self.store = store
         self.book = book
-        self.classifier_factory = load_classifier_factory(config.classifier)
+        self.classifier_factory = load_classifier_factory(config.classifier, config.embeddings)
         self._loaded: dict[str, Loaded] = {}
         self._configs: dict[str, str] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -161,11 +161,19 @@ class ModelRegistry:
             return self._locks.setdefault(project_id, threading.Lock())
 
 
-def load_classifier_factory(spec: str | None):
+def load_classifier_factory(spec: str | None, embeddings: str | None = None):
     """A callable (multilabel) -> classifier, from "module:attribute" or an installed entry point name.
 
     The classifier needs `fit(texts, labels)`, `predict_proba(texts)` and `classes_`, like scikit-learn's.
+    Without one, the default classifier, with sentence embeddings beside its words when `embeddings`
+    names a model (the `embeddings` extra).
     """
+    if spec and embeddings:
+        raise LSContextError("set either a classifier of your own or embeddings for the default one, not both")
+    if embeddings:
+        from .embeddings import embedding_factory
+
+        return embedding_factory(embeddings)
     if not spec:
         return None
     if ":" in spec:

@@ -70,7 +70,9 @@ def test_labeler_and_lead_journey(demo, ls, page, label_studio, browser, tmp_pat
     fraud = next(t for t in tasks if t["id"] not in gold_ids and "did not make" in t["data"]["text"])
     _wait_for_prediction(ls, fraud["id"])
     open_task(page, label_studio.url, demo.project_id, fraud["id"])
-    view.get_by_text(re.compile(r"Urgent intervention \(\d+%\): rule 'fraud'")).wait_for(state="visible", timeout=15_000)
+    # 30 gold answers cannot yet vouch for a pre-selection at 85%: the rationale gives context, either kind names the rule.
+    view.get_by_text(re.compile(r"^(Suggested|Not sure): Urgent intervention.*Rule 'fraud' points to Urgent intervention")).wait_for(
+        state="visible", timeout=15_000)
     assert view.get_by_text("Not sure? Flag it instead of guessing:").is_visible()
     view.get_by_text(re.compile("^Routine question")).first.hover()
     hint = TRIAGE.guide().controls["triage"].label("Routine question").hint

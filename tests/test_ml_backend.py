@@ -41,9 +41,25 @@ def insecure_config(tmp_path, **options):
     return config_for(tmp_path, webhook_secret=None, insecure=True, **options)
 
 
+def always_preselecting(tmp_path) -> Path:
+    """The same guidelines with `min_precision: 0`: the top label is pre-selected whatever the calibration says.
+
+    For the tests of what a pre-selection carries; the default bar has tests of its own.
+    """
+    copy = tmp_path / "always.yaml"
+    copy.write_text(GUIDELINES.read_text().replace("  triage:\n", "  triage:\n    min_precision: 0\n", 1))
+    return copy
+
+
 @pytest.fixture
 def app(tmp_path):
-    return create_app(insecure_config(tmp_path, guidelines=GUIDELINES))
+    return create_app(insecure_config(tmp_path, guidelines=always_preselecting(tmp_path)))
+
+
+@pytest.fixture
+def careful_client(tmp_path):
+    """A server with the guidelines as shipped: pre-selecting only what calibration vouches for."""
+    return create_app(insecure_config(tmp_path / "careful", guidelines=GUIDELINES)).test_client()
 
 
 @pytest.fixture
@@ -77,10 +93,34 @@ def test_a_rule_gives_label_score_and_rationale(client):
     assert 0.5 < prediction["score"] <= 1
     assert prediction["model_version"] == answer.json["model_version"] == "ls-context-g1.0.0-r0"
     rationale = by_control["ls_rationale"]["value"]["text"][0]
-    assert "rule 'fraud'" in rationale and '"did not make"' in rationale
+    assert rationale.startswith("Suggested: Urgent intervention (")
+    assert "Rule 'fraud' points to Urgent intervention" in rationale and '"did not make"' in rationale
     assert "Urgent intervention: do-example 2" in rationale  # the guideline reference
     assert len(rationale.splitlines()) <= 3
     assert by_control["ls_rationale"]["readonly"] is True
+
+
+def test_before_any_labeled_task_a_rule_gives_context_without_preselecting(careful_client):
+    [prediction] = careful_client.post("/predict", json=predict_body("Someone placed orders on my account that I did not make.")).json["results"]
+
+    by_control = {item["from_name"]: item for item in prediction["result"]}
+    assert "triage" not in by_control  # nothing vouches for a pre-selection yet: no checked answers
+    rationale = by_control["ls_rationale"]["value"]["text"][0]
+    first, definitions, *rest = rationale.splitlines()
+    assert first.startswith("Not sure: Urgent intervention or ")
+    assert "Rule 'fraud' points to Urgent intervention" in first and '"did not make"' in first
+    assert definitions.startswith("Urgent intervention: The customer faces harm, loss or a hard deadline now")
+    second = first.removeprefix("Not sure: Urgent intervention or ").split(".")[0]
+    assert f"{second}: " in definitions
+
+
+def test_a_text_with_no_rule_and_no_known_word_gets_the_definitions(careful_client):
+    [prediction] = careful_client.post("/predict", json=predict_body("qwzx vbnm")).json["results"]
+
+    [rationale] = [item["value"]["text"][0] for item in prediction["result"] if item["from_name"] == "ls_rationale"]
+    assert len(prediction["result"]) == 1
+    assert "No rule fires and the model knows no word of this text" in rationale
+    assert len(rationale.splitlines()) >= 2 and ": " in rationale.splitlines()[1]
 
 
 def test_without_a_rule_the_classifier_names_its_evidence_and_closest_example(client):
@@ -113,7 +153,8 @@ def test_tasks_the_model_cannot_handle_get_no_prediction_not_an_error(client):
     assert answer.status_code == 200
     first, url, missing, unknown = answer.json["results"]
     assert first["result"][0]["value"] == {"choices": ["Routine question"]}
-    assert url == missing == unknown == []
+    assert url == missing == []
+    assert [item["from_name"] for item in unknown["result"]] == ["ls_rationale"]  # context, no guess
 
 
 def test_interactive_context_gets_a_valid_answer(client):
@@ -272,7 +313,8 @@ def test_span_configs_get_rule_spans_with_a_rationale_per_region(tmp_path):
 
 
 def test_a_custom_classifier_gets_rules_references_and_rationale_around_it(tmp_path):
-    client = create_app(insecure_config(tmp_path, guidelines=GUIDELINES, classifier="custom_classifier:KeywordCounter")).test_client()
+    client = create_app(insecure_config(tmp_path, guidelines=always_preselecting(tmp_path),
+                                        classifier="custom_classifier:KeywordCounter")).test_client()
 
     [prediction] = client.post("/predict", json=predict_body("Please call me today, right now")).json["results"]
 
@@ -293,7 +335,7 @@ def test_versions_and_metrics(client):
 
     assert client.get("/versions").json["projects"] == {"7": "ls-context-g1.0.0-r0"}
     metrics = client.get("/metrics").json
-    assert (metrics["tasks"], metrics["predictions"], metrics["tasks_without_prediction"]) == (2, 1, 1)
+    assert (metrics["tasks"], metrics["predictions"], metrics["tasks_without_prediction"]) == (2, 2, 0)  # context for both
 
 
 def test_a_gold_task_never_gets_its_answer_or_a_labelers_wrong_answer_back(app, client):

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from .schema import (
-    COMPARISONS, DEFAULT_FLAG_REASONS, Condition, ControlGuide, EdgeCase, Example, FlagReason, GateThresholds,
+    COMPARISONS, DEFAULT_FLAG_REASONS, DEFAULT_MIN_PRECISION, Condition, ControlGuide, EdgeCase, Example, FlagReason, GateThresholds,
     Guidelines, GuidelinesError, LabelGuide, Rule,
 )
 
@@ -323,13 +323,15 @@ class _Reader:
             self.text(name_node, path)
             if name in controls:
                 self.error(name_node, path, f"control '{_shown(name)}' is defined twice")
-            items = self.mapping(control_node, path, ("labels",), ())
+            items = self.mapping(control_node, path, ("labels",), ("min_precision",))
             labels = [
                 self.label(label_node, f"{path}.labels[{index}]")
                 for index, label_node in enumerate(self.sequence(items["labels"], f"{path}.labels"))
             ] if "labels" in items else []
             self.unique_labels(labels, items.get("labels"), path)
-            controls[name] = ControlGuide(name=name, labels=tuple(labels))
+            min_precision = self.bounded(items["min_precision"], f"{path}.min_precision", 0, 1) if "min_precision" in items else None
+            controls[name] = ControlGuide(name=name, labels=tuple(labels),
+                                          min_precision=DEFAULT_MIN_PRECISION if min_precision is None else min_precision)
         for control in controls.values():
             self.edge_case_labels(control)
         return controls

@@ -17,6 +17,8 @@ DEFAULT_FLAG_REASONS = {
     "Needs domain expert": "Deciding needs knowledge the guidelines do not give (legal, medical, technical).",
 }
 COMPARISONS = ("gt", "gte", "lt", "lte", "eq")
+# A pre-selected answer anchors the labeler: the model pre-selects only labels it gets right this often.
+DEFAULT_MIN_PRECISION = 0.85
 
 
 class GuidelinesError(LSContextError):
@@ -55,8 +57,11 @@ class LabelGuide:
 
 @dataclass(frozen=True)
 class ControlGuide:
+    """One control's labels, and `min_precision`: how often a pre-selected answer must be right (0 pre-selects always)."""
+
     name: str
     labels: tuple[LabelGuide, ...]
+    min_precision: float = DEFAULT_MIN_PRECISION
 
     def label(self, value: str) -> LabelGuide | None:
         return next((label for label in self.labels if label.value == value), None)

@@ -27,6 +27,7 @@ REGION_RATIONALE = "ls_region_rationale"
 INJECTED_CONTROLS = (FLAG, FLAG_NOTE, RATIONALE, REGION_RATIONALE)
 # The key of a predicted result item that lists the decision rules behind it (a field, never parsed from prose).
 RULES_KEY = "ls_rules"
+CANDIDATES_KEY = "ls_candidates"  # on a rationale without a pre-selection: the two labels it weighs
 # Tags that hold data, not answers; the first one in the config is what the flag attaches to.
 NOT_OBJECTS = {"view", "header", "style", "choice", "label", "relation", "option", "filter", "collapse", "panel"}
 # Controls whose regions live inside text: a per-region rationale makes sense for them.

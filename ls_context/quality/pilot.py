@@ -6,7 +6,7 @@ import random
 from collections import defaultdict
 
 from ls_context.errors import LSContextError
-from ls_context.labelstudio.label_config import RULES_KEY
+from ls_context.labelstudio.label_config import CANDIDATES_KEY, RULES_KEY
 from ls_context.quality.export import data_key
 
 PILOT_KEY = "ls_pilot"
@@ -61,7 +61,7 @@ def gold_task_ids(tasks: list[dict], gold: list[dict]) -> set:
 
 
 def strata_from_predictions(tasks: list[dict]) -> dict:
-    """Stratum per task with a prediction: the rule behind it, else the label it suggests."""
+    """Stratum per task with a prediction: the rule behind it, else the label it suggests or, not sure, ranks first."""
     strata = {}
     for task in tasks:
         predictions = [p for p in task.get("predictions") or [] if isinstance(p, dict) and isinstance(p.get("result"), list)]
@@ -78,4 +78,8 @@ def _stratum(result: list) -> str:
         choices = (item.get("value") or {}).get("choices") if isinstance(item, dict) else None
         if choices:
             return "label " + ", ".join(map(str, choices))
+    for item in result:
+        candidates = item.get(CANDIDATES_KEY) if isinstance(item, dict) else None
+        if isinstance(candidates, list) and candidates:
+            return f"label {candidates[0]} (not sure)"
     return "no suggestion"

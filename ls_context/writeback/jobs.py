@@ -184,14 +184,17 @@ def run_worker(config: Config, burst: bool = False) -> None:
     services.worker.start()  # processes from the store, with or without Redis
     outage, attempt = queue.outage, 0
     logging.getLogger("rq.worker").addFilter(_RedisTrouble(outage))
+    asked = threading.Event()
     while True:
-        _stop_on_signals()  # between RQ runs, whose own handlers need Redis to stop
+        _stop_on_signals(asked)  # between RQ runs, whose own handlers need Redis to stop
         rq_worker = None
         try:
             queue.redis.ping()
             outage.ok()
             attempt = 0
             rq_worker = stoppable([queue.queue], connection=queue.redis)
+            if asked.is_set():
+                return
             rq_worker.work(logging_level="WARNING")
             if rq_worker.stopping:
                 return
@@ -199,17 +202,24 @@ def run_worker(config: Config, burst: bool = False) -> None:
         except (ConnectionError, TimeoutError) as error:
             if rq_worker is not None and rq_worker.stopping:
                 return  # asked to stop while Redis was going away
-            _stop_on_signals()
+            _stop_on_signals(asked)
             outage.failed(error)
             time.sleep(backoff(attempt))
             attempt += 1
+            if asked.is_set():
+                return
 
 
-def _stop_on_signals() -> None:
-    """SIGTERM and Ctrl-C end the worker at once (nothing is lost: events wait in the store)."""
+def _stop_on_signals(asked: threading.Event) -> None:
+    """SIGTERM and Ctrl-C end the worker at once (nothing is lost: events wait in the store).
+
+    The signal is also remembered: raised inside a weakref callback or a finaliser, SystemExit is
+    printed and dropped by Python, and the loop must still end.
+    """
     import signal
 
     def stop(signum, frame):
+        asked.set()
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
