@@ -34,8 +34,9 @@ FOLDS = 4  # cross-validation folds that give the calibration its held-out answe
 class Learned:
     """What one fit produced: a classifier (None when there was nothing to learn) and the indexed references.
 
-    `index` turns texts into TF-IDF rows (the classifier's own vectorizer when it has one, so a
-    request transforms its texts once); `matrix` holds the references' rows; `row_of_task` finds
+    `index` turns texts into unit-length rows: TF-IDF (the classifier's own vectorizer when it has
+    one, so a request transforms its texts once) or sentence embeddings when the classifier offers a
+    `similarity_index`; `matrix` holds the references' rows; `row_of_task` finds
     the reference that comes from a task, so a task is never shown itself as its closest example.
     """
 
