@@ -170,7 +170,7 @@ def main() -> None:
                   f"{'bare p50 ms':>11} {'tasks/s':>8} | {'overhead':>8} {'vs bare over HTTP':>17}")
             for size in (1, 10, 100):
                 batch = texts[:size]
-                body = {"tasks": [{"id": i, "data": {"text": t}} for i, t in enumerate(batch)], "project": "1.1", "label_config": CONFIG}
+                body = {"tasks": [{"id": i + 1, "data": {"text": t}} for i, t in enumerate(batch)], "project": "1.1", "label_config": CONFIG}
                 served, over_http, plain = [], [], []
                 for _ in range(10):  # warm-up
                     served_client.post("/predict", body), bare_client.post("/predict", body), bare.predict_proba(batch)
