@@ -27,7 +27,7 @@ from .learning import examples_from_store
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "ls_context.classifiers"
 # Bumped when what a saved model holds changes, so a model saved by an older version is refitted, not misread.
-SAVED_FORMAT = "2"  # 2: a second classifier without the gold answers, trusted-consensus references
+SAVED_FORMAT = "3"  # 2: a second classifier without the gold answers, trusted-consensus references; 3: calibration, fields
 
 
 @dataclass
@@ -153,7 +153,8 @@ class ModelRegistry:
         return Loaded(model, self.version(project_id), wanted_hash)
 
     def _hash(self, project_id: str, label_config: str) -> str:
-        key = f"{label_config}\0{self.book.digest(project_id) or ''}\0{self.config.classifier or ''}\0{SAVED_FORMAT}"
+        key = (f"{label_config}\0{self.book.digest(project_id) or ''}\0{self.config.classifier or ''}\0"
+               f"{self.config.embeddings or ''}\0{SAVED_FORMAT}")
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def _project_lock(self, project_id: str) -> threading.Lock:

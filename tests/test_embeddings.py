@@ -104,3 +104,19 @@ def test_a_model_that_is_not_there_is_a_clear_error(tmp_path):
         embedding_factory(str(tmp_path / "nowhere"))
     with pytest.raises(LSContextError, match="either a classifier of your own or embeddings"):
         create_app(config_for(tmp_path, webhook_secret=None, insecure=True, embeddings=PACKAGED, classifier="custom_classifier:KeywordCounter"))
+
+
+def test_switching_embeddings_on_refits_instead_of_restoring_the_words_only_model(tmp_path):
+    guidelines = tmp_path / "guidelines.yaml"
+    guidelines.write_text(GUIDELINES)
+    body = {"tasks": [{"id": 1, "data": {"text": PARAPHRASE}}], "project": "3.1700000000", "label_config": CONFIG, "params": {}}
+    rationales = []
+    for embeddings in (None, PACKAGED):
+        app = create_app(config_for(tmp_path, webhook_secret=None, insecure=True, guidelines=guidelines, embeddings=embeddings))
+        result = app.test_client().post("/predict", json=body).json["results"][0]["result"]
+        rationales.append(next(item["value"]["text"][0] for item in result if item["from_name"] == "ls_rationale"))
+        app.extensions["ls_context"].close()
+
+    words, meaning = rationales
+    assert "Closest" not in words
+    assert 'Closest guideline example: "Tedious' in meaning
