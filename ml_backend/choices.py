@@ -329,7 +329,15 @@ class ChoiceModel:
         found = classifier.evidence_batch(features, wanted, min_weight=EVIDENCE_WEIGHT)
         if not self.fields_:
             return found
-        return [[self.fields_.describe(term) or term for term in terms] for terms in found]
+        return [[self._in_words(term) for term in terms] for terms in found]
+
+    def _in_words(self, term: str) -> str:
+        """A learned term as the labeler reads it: field words described, in a word pair as in a single word."""
+        parts = term.split(" ")
+        described = [self.fields_.describe(part) for part in parts]
+        if not any(described):
+            return term
+        return " + ".join(text or part for part, text in zip(parts, described))
 
     def _input(self, text: str, data: dict | None) -> str:
         """What the classifier reads: the text, then the task's other fields as words (see `fields`)."""

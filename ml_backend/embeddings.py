@@ -82,10 +82,14 @@ def _load(model: str):
 def _read(model: str):
     import os
 
+    # A model is never fetched at run time. The hub library reads this when it is first imported,
+    # so it is set before, and stays set: a mistyped name must fail at once, not try the network.
+    os.environ["HF_HUB_OFFLINE"] = "1"
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
-        raise LSContextError("embeddings need the extra: pip install 'ls-context[embeddings]'") from None
+        raise LSContextError("embeddings need the extra: pip install 'ls-context[embeddings]' "
+                             "(PyTorch's CPU build first: see the README)") from None
     where = model
     if model == PACKAGED:
         try:
@@ -99,17 +103,12 @@ def _read(model: str):
         transformers_logging.disable_progress_bar()
     except ImportError:
         pass
-    previous = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"  # a model is never fetched at run time
     try:
         return SentenceTransformer(where, device="cpu")
     except Exception as error:  # the library raises OSError, ValueError or its own types for a bad model
-        raise LSContextError(f"embedding model '{model}' cannot be loaded: {error}") from None
-    finally:
-        if previous is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = previous
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise LSContextError(f"embedding model '{model}' cannot be loaded (a folder, a name in the local "
+                             f"cache, or '{PACKAGED}'): {detail}") from None
 
 
 class SimilarityIndex:

@@ -174,7 +174,9 @@ def load_classifier_factory(spec: str | None, embeddings: str | None = None):
     if embeddings:
         from .embeddings import embedding_factory
 
-        return embedding_factory(embeddings)
+        factory = embedding_factory(embeddings)
+        log.info("the default classifier reads sentence embeddings from '%s' beside its words", embeddings)
+        return factory
     if not spec:
         return None
     if ":" in spec:

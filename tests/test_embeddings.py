@@ -120,3 +120,8 @@ def test_switching_embeddings_on_refits_instead_of_restoring_the_words_only_mode
     words, meaning = rationales
     assert "Closest" not in words
     assert 'Closest guideline example: "Tedious' in meaning
+
+
+def test_a_mistyped_model_name_is_refused_without_going_online():
+    with pytest.raises(LSContextError, match="embedding model 'pakaged' cannot be loaded .*a name in the local cache"):
+        embedding_factory("pakaged")

@@ -38,7 +38,8 @@ def test_fields_no_task_has_give_no_words_and_bad_data_is_ignored():
 
 def test_an_amount_that_decides_the_label_reaches_the_model_and_its_rationale():
     rng = random.Random(4)
-    texts = ["Water damage in the kitchen", "Phone stolen on the train", "Car window broken", "Bike stolen from the shed"]
+    texts = ["Water damage in the kitchen", "Phone stolen on the train", "Car window broken", "Bike stolen from the shed",
+             "Phone"]  # a text of one word: its pair with the amount's word is a feature too
     examples = []
     for number in range(200):
         amount = rng.randint(100, 20_000)
@@ -55,3 +56,14 @@ def test_an_amount_that_decides_the_label_reaches_the_model_and_its_rationale():
     assert (chosen(big), chosen(small)) == ("Review", "Expedite")
     rationale = next(item["value"]["text"][0] for item in big["result"] if item["from_name"] == "ls_rationale")
     assert "'amount " in rationale and " or more'" in rationale
+    assert "_q" not in rationale  # never the feature's code, also not in a word pair
+
+
+def test_a_word_pair_across_text_and_fields_is_named_in_words():
+    model = ContextModel(CONFIG)
+    choice = model.choices[0]
+    choice.fields_ = FieldWords("description").fit([{"amount": "100", "vendor": "Acme"}, {"amount": "9,000", "vendor": "QuickCash Ltd"}])
+
+    assert choice._in_words("february amount_q4") == f"february + amount {choice.fields_.cuts_['amount'][-1]:,g} or more"
+    assert choice._in_words("amount_q1 vendor_quickcash_ltd").endswith(" + vendor QuickCash Ltd")
+    assert choice._in_words("late delivery") == "late delivery"
