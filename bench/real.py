@@ -7,7 +7,8 @@ admin would write (definitions, a few examples, keyword rules), and the three ex
 At each point of the learning curve (labeled tasks besides the guidelines) it prints:
   pre-selected   share of held-out tasks whose label the model pre-selects (coverage),
   precision      share of pre-selections that are right (the bar: the control's min_precision, 0.85),
-  top label      share of tasks whose most likely label is right, pre-selected or not,
+  top label      share of tasks whose label shown first is right, pre-selected or not (a task whose text
+                 gives the model nothing to rank by gets every definition and counts as not right),
   majority       share of the most frequent label, the "always X" baseline,
   ECE            expected calibration error of the stated probability (10 bins; n/a while uncalibrated),
   rationale      share of tasks that get a rationale,
@@ -85,8 +86,12 @@ def measure(project: Project, n_labeled: int, factory=None) -> dict:
         suggestions.extend(choice.suggest([d[choice.field] for d in batch], batch, [None] * len(batch)))
     predict_ms = 1000 * (time.perf_counter() - started) / len(datas)
     picked = [(s.labels[0], t) for s, t in zip(suggestions, truth) if s.labels]
-    top = [s.labels[0] if s.labels else (s.candidates[0] if s.candidates else None) for s in suggestions]
-    right = np.array([label == t for label, t in zip(top, truth)])
+    # What the labeler is shown first (nothing where the text gave the model nothing to rank by), and
+    # what the score speaks of (the model's own top label, shown or not).
+    shown = [s.labels[0] if s.labels else (s.candidates[0] if s.candidates and s.ranked else None) for s in suggestions]
+    modelled = [(s.labels or s.candidates or [None])[0] for s in suggestions]
+    right = np.array([label == t for label, t in zip(shown, truth)])
+    model_right = np.array([label == t for label, t in zip(modelled, truth)])
     calibrated = choice.calibration_.fitted_
     return {
         "n": n_labeled,
@@ -94,7 +99,7 @@ def measure(project: Project, n_labeled: int, factory=None) -> dict:
         "precision": sum(p == t for p, t in picked) / len(picked) if picked else float("nan"),
         "top": right.mean(),
         "majority": max(truth.count(label) for label in set(truth)) / len(truth),
-        "ece": expected_calibration_error([s.score for s in suggestions], right) if calibrated else float("nan"),
+        "ece": expected_calibration_error([s.score for s in suggestions], model_right) if calibrated else float("nan"),
         "rationale": sum(bool(s.lines) for s in suggestions) / len(truth),
         "fit_s": fit_seconds,
         "predict_ms": predict_ms,

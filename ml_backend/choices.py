@@ -28,6 +28,7 @@ from .rationale import Rationale
 MIN_SIMILARITY = 0.2  # below this cosine similarity a "closest example" shares a word or two, not a meaning
 EVIDENCE_WEIGHT = 0.1  # a word's pull (TF-IDF x coefficient) below which naming it tells the labeler nothing
 FOLDS = 4  # cross-validation folds that give the calibration its held-out answers
+MAX_UNRANKED = 4  # labels whose definitions all fit in a rationale when the text gives nothing to rank them by
 
 
 @dataclass
@@ -53,7 +54,8 @@ class Suggestion:
     """`labels` to pre-select ([] when the model is not sure enough), the rationale's lines, the rules that fired.
 
     `score` is the calibrated probability that the top label is right where the model can tell.
-    `candidates` are the two labels a not-sure rationale weighs.
+    `candidates` are the model's two likeliest labels; `ranked` is False where the text gave nothing
+    to rank them by, and the rationale named every label instead.
     """
 
     labels: list[str]
@@ -61,6 +63,7 @@ class Suggestion:
     lines: list[str] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
     candidates: list[str] = field(default_factory=list)
+    ranked: bool = True
 
 
 class ChoiceModel:
@@ -290,12 +293,15 @@ class ChoiceModel:
             if example is not None:
                 lines.append(writer.reference(example[0]))
             return Suggestion(chosen, probability, lines, rules)
-        lines = [writer.not_sure(top, hits, terms, knows_text), writer.definitions(top)]
-        if len(top) > 1:
-            lines.append(writer.edge_case(top[0], top[1]))
-        lines.extend(writer.reference(closest[label][0]) for label in top if label in closest)
+        unranked = not knows_text and len(self.labels) <= MAX_UNRANKED
+        # Nothing in the text to rank by: naming two labels would steer the labeler by label frequency alone.
+        shown = list(self.labels) if unranked else top
+        lines = [writer.not_sure(shown, hits, terms, knows_text), writer.definitions(shown)]
+        if len(shown) == 2:
+            lines.append(writer.edge_case(shown[0], shown[1]))
+        lines.extend(writer.reference(closest[label][0]) for label in shown if label in closest)
         score = float(np.nanmax(sure)) if not np.all(np.isnan(sure)) else float(combined[ranked[0]])
-        return Suggestion([], round(score, 4), [line for line in lines if line], rules, candidates=top)
+        return Suggestion([], round(score, 4), [line for line in lines if line], rules, candidates=top, ranked=not unranked)
 
     def _vouched(self, probability) -> bool:
         """May this label be pre-selected? Only where calibration says it is right often enough."""

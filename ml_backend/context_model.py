@@ -144,7 +144,7 @@ class ContextModel:
             if suggestion.labels:
                 result.append(model.result(suggestion))
             else:
-                unsure = unsure or {RULES_KEY: suggestion.rules, CANDIDATES_KEY: suggestion.candidates}
+                unsure = unsure or {RULES_KEY: suggestion.rules, CANDIDATES_KEY: suggestion.candidates if suggestion.ranked else []}
             scores.append(suggestion.score)
             prefix = f"{model.name}: " if len(self.choices) > 1 else ""
             lines.extend(prefix + line for line in suggestion.lines[:MAX_LINES])

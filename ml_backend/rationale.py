@@ -30,11 +30,11 @@ class Rationale:
         return f"{head}, learned from {self.source}.{said}"
 
     def not_sure(self, top: list[str], hits: list, terms: list[str], knows_text: bool) -> str:
-        head = f"Not sure: {' or '.join(top)}."
+        head = f"Not sure: {', '.join(top[:-1])} or {top[-1]}." if len(top) > 1 else f"Not sure: {top[0]}."
         if hits:
             return f"{head} {_rule_said(hits[0])}"
         if not knows_text:
-            return f"{head} No rule fires and the model knows no word of this text; read both definitions."
+            return f"{head} No rule fires and the model knows no word of this text; read the definitions."
         said = f" Words that point to {top[0]}: {', '.join(repr(t) for t in terms)}." if terms else ""
         return head + said
 
