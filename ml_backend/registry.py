@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
-import pickle
 import threading
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -21,13 +20,15 @@ from ls_context.errors import LSContextError
 from ls_context.guidelines import Guidelines
 from ls_context.guidelines.book import GuidelinesBook
 
+from . import artifact
 from .context_model import ContextModel
 from .learning import examples_from_store
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "ls_context.classifiers"
 # Bumped when what a saved model holds changes, so a model saved by an older version is refitted, not misread.
-SAVED_FORMAT = "3"  # 2: a second classifier without the gold answers, trusted-consensus references; 3: calibration, fields
+SAVED_FORMAT = "4"  # 2: a classifier without the gold answers; 3: calibration, fields; 4: skops instead of pickle
+MODEL_FILE = "model.skops"
 
 
 @dataclass
@@ -45,6 +46,8 @@ class ModelRegistry:
         self.store = store
         self.book = book
         self.classifier_factory = load_classifier_factory(config.classifier, config.embeddings)
+        # A classifier the configuration names is trusted as its code is: its type may be in a saved model.
+        self.classifier_types = frozenset({config.classifier.replace(":", ".")} if config.classifier and ":" in config.classifier else ())
         self._loaded: dict[str, Loaded] = {}
         self._configs: dict[str, str] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -133,17 +136,17 @@ class ModelRegistry:
         directory.mkdir(parents=True, exist_ok=True)
         learned = {choice.name: choice.learned() for choice in loaded.model.choices}
         saved = {"hash": loaded.config_hash, "learned": learned, "examples_used": loaded.model.examples_used}
-        (directory / "model.pkl.tmp").write_bytes(pickle.dumps(saved))
-        (directory / "model.pkl.tmp").replace(directory / "model.pkl")
+        artifact.save(directory / MODEL_FILE, saved)
         (directory / "version").write_text(loaded.version + "\n")
 
     def _from_disk(self, project_id: str, wanted_hash: str) -> Loaded | None:
-        path = self.config.project_dir(project_id) / "model.pkl"
+        path = self.config.project_dir(project_id) / MODEL_FILE
         try:
-            saved = pickle.loads(path.read_bytes())
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            saved = artifact.load(path, self.classifier_types)
+        except artifact.Refused as refused:
+            log.warning("project %s: saved model refused, refitting instead: %s", project_id, refused)
             return None
-        if saved.get("hash") != wanted_hash:
+        if not isinstance(saved, dict) or saved.get("hash") != wanted_hash:
             return None
         model = ContextModel(self._configs[project_id], self.guidelines(project_id), self.classifier_factory)
         for choice in model.choices:

@@ -299,7 +299,7 @@ def test_the_model_and_its_version_survive_a_restart(tmp_path):
     answer = second.post("/predict", json=predict_body("Toner arrived wet again")).json
 
     assert answer["model_version"] == version != "ls-context-g1.0.0-r0"
-    assert (tmp_path / "models" / "project-7" / "model.pkl").exists()
+    assert (tmp_path / "models" / "project-7" / "model.skops").exists()
 
 
 def test_span_configs_get_rule_spans_with_a_rationale_per_region(tmp_path):
