@@ -12,6 +12,10 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+from ls_context.quality.metrics import wilson_interval
+
+from .classifier import sigmoid
+
 MIN_ANSWERS = 20  # held-out answers below which no calibration is trusted, so nothing is pre-selected
 METHODS = ("platt", "isotonic")
 
@@ -76,7 +80,7 @@ class Calibration:
         order = np.argsort(-probability, kind="stable")
         right = np.cumsum((weights * correct)[order])
         total = np.cumsum(weights[order])
-        lower = _wilson_lower(right, total)
+        lower = wilson_interval(right, total, z=1.0)[0]
         # Only a threshold at which the calibrated probability itself claims the bar may be used.
         usable = (lower >= min_precision) & (probability[order] >= min_precision)
         if not usable.any():
@@ -93,16 +97,7 @@ class Calibration:
         if self.method == "isotonic":
             return self.model_.predict(confidence)
         # Two weights and an intercept: computed directly, without scikit-learn's per-call input checks.
-        scores = _platt_features(confidence, np.asarray(fired, bool)) @ self.model_.coef_[0] + self.model_.intercept_[0]
-        return 0.5 * (1.0 + np.tanh(0.5 * scores))
-
-
-def _wilson_lower(right: np.ndarray, total: np.ndarray, z: float = 1.0) -> np.ndarray:
-    """Lower end of the Wilson score interval of right/total (z standard errors)."""
-    share = right / total
-    centre = share + z * z / (2 * total)
-    spread = z * np.sqrt(share * (1 - share) / total + z * z / (4 * total * total))
-    return (centre - spread) / (1 + z * z / total)
+        return sigmoid(_platt_features(confidence, np.asarray(fired, bool)) @ self.model_.coef_[0] + self.model_.intercept_[0])
 
 
 def _platt_features(confidence: np.ndarray, fired: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import KFold
 
 import ls_context.guidelines.rules as rule_engine
@@ -20,7 +19,7 @@ from ls_context.guidelines.schema import DEFAULT_MIN_PRECISION
 from ls_context.labelstudio.label_config import RULES_KEY
 
 from .calibration import Calibration
-from .classifier import TextClassifier
+from .classifier import TextClassifier, words_vectorizer
 from .examples import Example
 from .fields import FieldWords
 from .rationale import Rationale
@@ -134,8 +133,7 @@ class ChoiceModel:
             columns = range(len(self.labels)) if self.multilabel else [int(np.argmax(combined[row]))]
             for column in columns:
                 label = self.labels[column]
-                fired = any(hit.rule.label == label for hit in hits[row])
-                yield combined[row, column], fired, label in example.labels, example.weight
+                yield combined[row, column], _fired_for(label, hits[row]), label in example.labels, example.weight
 
     def _learn(self, examples: list[Example], references: list[Example]) -> Learned:
         learned = Learned(self._fit_classifier(examples), references)
@@ -151,7 +149,7 @@ class ChoiceModel:
             learned.index = learned.classifier.vectorizer_
             learned.matrix = learned.index.transform(reference_texts)
         else:
-            learned.index = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode", stop_words="english")
+            learned.index = words_vectorizer()
             learned.matrix = learned.index.fit_transform(reference_texts)
         learned.row_of_task = {e.task_id: row for row, e in enumerate(references) if e.task_id is not None}
         for row, example in enumerate(references):
@@ -224,12 +222,12 @@ class ChoiceModel:
     def _calibrated(self, combined: np.ndarray, ranked: np.ndarray, hits: list) -> np.ndarray:
         """Per row, how likely the top label is right (per label, multilabel); NaN while the model cannot tell."""
         if self.multilabel:
-            fired = np.array([[any(h.rule.label == label for h in row_hits) for label in self.labels] for row_hits in hits])
+            fired = np.array([[_fired_for(label, row_hits) for label in self.labels] for row_hits in hits])
             if not len(combined):
                 return combined
             return self.calibration_.predict(combined.ravel(), fired.ravel()).reshape(combined.shape)
         top = ranked[:, 0]
-        fired = [any(h.rule.label == self.labels[i] for h in row_hits) for i, row_hits in zip(top, hits)]
+        fired = [_fired_for(self.labels[i], row_hits) for i, row_hits in zip(top, hits)]
         return self.calibration_.predict(combined[np.arange(len(top)), top], fired)
 
     def _probabilities(self, classifier, texts: list[str]):
@@ -364,6 +362,11 @@ class ChoiceModel:
         if suggestion.rules:
             result[RULES_KEY] = suggestion.rules
         return result
+
+
+def _fired_for(label: str, hits: list) -> bool:
+    """Did a decision rule for this label fire? The calibration learns how far such rules can be trusted."""
+    return any(hit.rule.label == label for hit in hits)
 
 
 def _pick(values: list, rows: list[int]) -> list:

