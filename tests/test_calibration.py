@@ -5,6 +5,7 @@ control's `min_precision` of the time; elsewhere the labeler gets context withou
 """
 
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,17 @@ def test_min_precision_is_read_per_control_and_checked():
 
     with pytest.raises(GuidelinesError, match=r"controls.sentiment.min_precision.*between 0 and 1"):
         parse(text.replace("min_precision: 0.95", "min_precision: 1.5"))
+
+
+@pytest.mark.parametrize("written, message", [
+    ("-0.1", "must be between 0 and 1"), (".nan", "must be a finite number, not .nan"), ("yes", "expected a number"),
+    ("[0.9]", "expected a number"), ("0x1", "is not a plain decimal number"),
+])
+def test_a_bad_min_precision_is_an_error_naming_file_line_and_field(written, message):
+    text = MOVIES.read_text().replace("  sentiment:\n", f"  sentiment:\n    min_precision: {written}\n", 1)
+
+    with pytest.raises(GuidelinesError, match=rf"movies.yaml:6: controls.sentiment.min_precision: .*{re.escape(message)}"):
+        parse(text, source="movies.yaml")
 
 
 @pytest.fixture(scope="module")
