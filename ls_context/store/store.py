@@ -285,10 +285,30 @@ def _forget_connections_in_forked_children(store: "Store") -> None:
 
 def _sqlite_pragmas(connection, _record) -> None:
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _into_wal(cursor)
     cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives a power cut, not only a crash
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _into_wal(cursor, attempts: int = 100) -> None:
+    """Switch to write-ahead logging, waiting for another process doing the same on a new file.
+
+    SQLite answers "database is locked" at once, without its busy timeout, when two connections
+    switch one file at the same moment (it avoids a deadlock by failing one); seen when two
+    processes create one store together.
+    """
+    import sqlite3
+    import time
+
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.02)
 
 
 def safe_url(url: str) -> str:
