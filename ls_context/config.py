@@ -48,7 +48,8 @@ SETTINGS: dict[str, Setting] = {
     "classifier": Setting("LS_CONTEXT_CLASSIFIER"),  # module:attribute or entry point of your own classifier
     "embeddings": Setting("LS_CONTEXT_EMBEDDINGS"),  # sentence-transformers model (name, folder or "packaged")
     "redis_url": Setting("LS_CONTEXT_REDIS_URL"),  # process events on `ls-context worker` (RQ)
-    "refit_interval": Setting("LS_CONTEXT_REFIT_INTERVAL", float),  # seconds between two refits of a project
+    "refit_interval": Setting("LS_CONTEXT_REFIT_INTERVAL", float),  # at least these seconds between two full fits of a project
+    "model_poll": Setting("LS_CONTEXT_MODEL_POLL", float),  # seconds between two looks for new answers and model versions
     "sync_every": Setting("LS_CONTEXT_SYNC_EVERY", float),  # seconds between two recoveries of lost webhooks
     "max_body_bytes": Setting("LS_CONTEXT_MAX_BODY_BYTES", int),  # larger requests get 413
     "log_level": Setting("LOG_LEVEL"),  # DEBUG, INFO, WARNING or ERROR
@@ -93,6 +94,7 @@ class Config:
     embeddings: str | None = None
     redis_url: str | None = None
     refit_interval: float = 5.0
+    model_poll: float = 0.5
     sync_every: float = 0.0
     max_body_bytes: int = 5 * 1024 * 1024
     log_level: str = "INFO"

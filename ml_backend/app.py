@@ -16,6 +16,7 @@ from ls_context.errors import first_line
 from ls_context.services import Services, build
 
 from .trainer import Trainer
+from .watcher import Watcher
 from .metrics import Metrics
 from .pages import blueprint as pages
 from .protocol import blueprint as protocol
@@ -34,6 +35,7 @@ class Backend:
     models: ModelRegistry
     trainer: Trainer
     metrics: Metrics
+    watcher: Watcher
     said_guidelines: dict = field(default_factory=dict)  # project id -> guidelines digest last logged by /setup
     _links: Links | None = None
 
@@ -63,7 +65,8 @@ class Backend:
             self.services.worker.start().notify()
 
     def close(self) -> None:
-        """Stop the background threads (the worker, the Redis listener); for tests and embedded use."""
+        """Stop the background threads (the worker, the watcher, the Redis listener); for tests and embedded use."""
+        self.watcher.stop()
         self.services.close()
 
     def settle(self, timeout: float = 30) -> bool:
@@ -75,6 +78,7 @@ class Backend:
             if self.services.queue is None:
                 self.services.worker.run_once()
             if not self.store.unprocessed():
+                self.models.sync_all()
                 return self.trainer.wait_idle(max(0.0, deadline - time.monotonic()))
             time.sleep(0.05)
         return False
@@ -91,19 +95,25 @@ def create_app(config: Config | None = None, migrate: bool = True) -> Flask:
     app.json.sort_keys = False  # Label Studio reads keys by name; sorting 100 predictions' keys is wasted time
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     metrics = Metrics()
-    # `trainer` is bound when an event is processed, which is after this function returns.
-    services = build(config, learned=lambda project_id: trainer.schedule(str(project_id)), migrate=migrate)
+
+    def learned(project_id) -> None:
+        trainer.schedule(str(project_id))  # a full fit, when the project has grown enough for one
+        watcher.poke()  # every process's model learns the new answers within a poll; this one's at once
+
+    # `watcher` and `trainer` are bound when an event is processed, which is after this function returns.
+    services = build(config, learned=learned, migrate=migrate)
     models = ModelRegistry(config, services.store, services.guidelines)
 
-    def refit(project_id: str) -> None:
-        if models.refit(project_id) is not None:
+    def refit(project_id: str, force: bool = False) -> None:
+        if models.refit(project_id, force) is not None:
             metrics.count("refits")
 
     trainer = Trainer(refit, config.refit_interval)
+    watcher = Watcher(models, config.model_poll)
     if services.queue is not None:
-        # After a Redis outage, what workers published meanwhile is lost: refit every project served.
-        services.queue.on_learned(trainer.schedule, missed=lambda: [trainer.schedule(p) for p in models.versions()])
-    app.extensions["ls_context"] = Backend(services, models, trainer, metrics)
+        # After a Redis outage, what workers published meanwhile is lost: look at every project served.
+        services.queue.on_learned(learned, missed=lambda: [learned(p) for p in models.versions()])
+    app.extensions["ls_context"] = Backend(services, models, trainer, metrics, watcher)
     app.register_blueprint(protocol)
     app.register_blueprint(pages)
     if config.sync_every and services.queue is None:

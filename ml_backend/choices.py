@@ -8,9 +8,11 @@ and a gold task itself is pre-annotated by a second classifier that never saw th
 from __future__ import annotations
 
 import inspect
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 from sklearn.model_selection import KFold
 
 import ls_context.guidelines.rules as rule_engine
@@ -46,6 +48,51 @@ class Learned:
     matrix: object | None = None
     row_of_task: dict = field(default_factory=dict)
     rows_of_label: dict = field(default_factory=dict)  # label -> rows of `matrix` whose reference carries it
+    recent: object | None = None  # rows of references learned since the fit, after `matrix`'s (kept apart: no copy of it)
+
+    # Saved as one JSON text: skops would write each reference as an object of its own, slowly.
+
+    def __getstate__(self) -> dict:
+        state = {key: value for key, value in self.__dict__.items() if key not in ("references", "row_of_task")}
+        state["references_json"] = json.dumps([_example_data(e) | {"why": e.why} for e in self.references])
+        if self.index is not None and self.index is getattr(self.classifier, "vectorizer_", None):
+            state["index"] = "the classifier's vectorizer"  # one vocabulary in the file, read back as one object
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        references = json.loads(state.pop("references_json", "[]"))
+        self.__dict__.update(state)
+        self.references = [Example(**{**data, "labels": tuple(data["labels"])}) for data in references]
+        if self.index == "the classifier's vectorizer":
+            self.index = self.classifier.vectorizer_
+        self.row_of_task = {e.task_id: row for row, e in enumerate(self.references) if e.task_id is not None}
+
+    def similarity(self, vectors) -> np.ndarray:
+        """Cosine similarity of each vector (row) to every reference, the recent ones included."""
+        parts = [vectors @ self.matrix.T] + ([vectors @ self.recent.T] if self.recent is not None else [])
+        dense = [part.toarray() if hasattr(part, "toarray") else np.asarray(part) for part in parts]
+        return np.hstack(dense) if len(dense) > 1 else dense[0]
+
+    def add_reference(self, example: Example, row) -> None:
+        """Cite this task's example (`row`: its text as `index` turns it) from now on, in place of what the task taught before."""
+        self.drop_reference(example.task_id)
+        if self.matrix is None:
+            self.matrix = row
+        else:
+            self.recent = row if self.recent is None else (
+                sparse.vstack([self.recent, row], format="csr") if sparse.issparse(row) else np.vstack([self.recent, row]))
+        number = len(self.references)
+        self.references.append(example)
+        if example.task_id is not None:
+            self.row_of_task[example.task_id] = number
+        for label in example.labels:
+            self.rows_of_label[label] = np.append(self.rows_of_label.get(label, np.array([], dtype=int)), number)
+
+    def drop_reference(self, task_id) -> None:
+        """Stop citing a task (its consensus changed or is gone); its row stays, unreachable."""
+        row = self.row_of_task.pop(task_id, None) if task_id is not None else None
+        if row is not None:
+            self.rows_of_label = {label: rows[rows != row] for label, rows in self.rows_of_label.items()}
 
 
 @dataclass
@@ -137,20 +184,19 @@ class ChoiceModel:
 
     def _learn(self, examples: list[Example], references: list[Example]) -> Learned:
         learned = Learned(self._fit_classifier(examples), references)
-        if not references:
-            return learned
-        reference_texts = [e.text for e in references]
         if hasattr(learned.classifier, "similarity_index"):
-            # Sentence embeddings: closest in meaning, not in shared words.
-            learned.index = learned.classifier.similarity_index()
-            learned.matrix = learned.index.transform(reference_texts)
+            learned.index = learned.classifier.similarity_index()  # sentence embeddings: closest in meaning, not in words
         elif isinstance(learned.classifier, TextClassifier):
             # The classifier's own features serve for similarity too: one transform per request, not two.
             learned.index = learned.classifier.vectorizer_
-            learned.matrix = learned.index.transform(reference_texts)
-        else:
+        if not references:
+            return learned
+        reference_texts = [e.text for e in references]
+        if learned.index is None:
             learned.index = words_vectorizer()
             learned.matrix = learned.index.fit_transform(reference_texts)
+        else:
+            learned.matrix = learned.index.transform(reference_texts)
         learned.row_of_task = {e.task_id: row for row, e in enumerate(references) if e.task_id is not None}
         for row, example in enumerate(references):
             for label in example.labels:
@@ -175,6 +221,43 @@ class ChoiceModel:
         if weighted:
             return classifier.fit(texts, targets, sample_weight=[e.weight for e in examples])
         return classifier.fit(texts, targets)
+
+    def lesson(self, task_id, example: Example | None) -> dict | None:
+        """What one task teaches now (example None: nothing any more), as data every process can apply (`learn`).
+
+        The classifier takes a few gradient steps on the example (vocabulary, calibration and task
+        fields stay as fitted) and the task becomes a reference example; the next full fit learns
+        everything again from the store. None for a gold task: its answer comes from the lead.
+        """
+        if task_id in self.gold_tasks_:
+            return None
+        usable = example is not None and example.labels and set(example.labels) <= set(self.labels) and example.weight > 0
+        lesson = {"task_id": task_id, "example": _example_data(example) if usable else None, "parts": {}}
+        for name, learned in (("learned_", self.learned_), ("without_gold_", self.without_gold_)):
+            if learned is None or not usable:
+                continue
+            part = lesson["parts"][name] = {}
+            if hasattr(learned.classifier, "lesson"):
+                target = list(example.labels) if self.multilabel else example.labels[0]
+                part["classifier"] = learned.classifier.lesson(self._input(example.text, example.data), target, weight=example.weight)
+            if example.citable() and learned.index is not None:
+                part["reference"] = _row_data(learned.index.transform([example.text]))
+        return lesson
+
+    def learn(self, lesson: dict) -> None:
+        """Apply a lesson (see `lesson`): cheap, and the same model in every process that applies the same ones."""
+        example = Example(**{**lesson["example"], "labels": tuple(lesson["example"]["labels"])}) if lesson["example"] else None
+        for name in ("learned_", "without_gold_"):
+            learned = getattr(self, name)
+            if learned is None:
+                continue
+            part = lesson["parts"].get(name) or {}
+            if part.get("classifier"):
+                learned.classifier.learn(part["classifier"])
+            if part.get("reference") is not None:
+                learned.add_reference(example, _row(part["reference"]))
+            else:
+                learned.drop_reference(lesson["task_id"])
 
     def learned(self) -> dict:
         """What fitting produced, to be saved and restored without refitting."""
@@ -247,13 +330,12 @@ class ChoiceModel:
 
     def _closest(self, learned: Learned, texts: list[str], features, task_ids: list, ranked: np.ndarray) -> list[dict]:
         """Per row, the closest reference example of each of the two top labels, with its similarity (close ones only)."""
-        if learned.index is None:
+        if learned.matrix is None:
             return [{} for _ in texts]
         shared = features is not None and learned.index is getattr(learned.classifier, "vectorizer_", None)
         vectors = features if shared else learned.index.transform(texts)
         # Both kinds of rows are L2-normalised, so the dot product is the cosine similarity.
-        similarity = vectors @ learned.matrix.T
-        similarity = similarity.toarray() if hasattr(similarity, "toarray") else np.asarray(similarity)
+        similarity = learned.similarity(vectors)
         least = getattr(learned.index, "min_similarity", MIN_SIMILARITY)
         for row, task_id in enumerate(task_ids):
             itself = learned.row_of_task.get(task_id) if task_id is not None else None
@@ -367,6 +449,25 @@ class ChoiceModel:
 def _fired_for(label: str, hits: list) -> bool:
     """Did a decision rule for this label fire? The calibration learns how far such rules can be trusted."""
     return any(hit.rule.label == label for hit in hits)
+
+
+def _example_data(example: Example) -> dict:
+    return {"text": example.text, "labels": list(example.labels), "source": example.source, "weight": example.weight,
+            "task_id": example.task_id, "agreed_by": example.agreed_by, "data": example.data}
+
+
+def _row_data(row) -> dict:
+    """A reference row as JSON: the non-zero entries of a TF-IDF row, or an embedding."""
+    if sparse.issparse(row):
+        row = row.tocsr()
+        return {"width": row.shape[1], "indices": row.indices.tolist(), "values": row.data.tolist()}
+    return {"dense": np.asarray(row)[0].tolist()}
+
+
+def _row(data: dict):
+    if "dense" in data:
+        return np.asarray([data["dense"]])
+    return sparse.csr_matrix((data["values"], data["indices"], [0, len(data["indices"])]), shape=(1, data["width"]))
 
 
 def _pick(values: list, rows: list[int]) -> list:

@@ -33,15 +33,21 @@ def examples_from_store(store, project_id: int, field_by_control: dict[str, str]
 
     `gate` holds the project's thresholds (the guidelines' `gate`), which decide whom to trust.
     """
+    return lessons_from_store(store, project_id, field_by_control, gate)[0]
+
+
+def lessons_from_store(store, project_id: int, field_by_control: dict[str, str], gate=None):
+    """(examples per control, labeler trust per control): what a full fit learns, and how later answers will count."""
     known = _read(store, project_id)
     found: dict[str, list[Example]] = {}
+    trusts: dict[str, LabelerTrust] = {}
     for control, field in field_by_control.items():
-        trust = LabelerTrust.for_gate(gate).fit(_gold_answers(known, control))
+        trust = trusts[control] = LabelerTrust.for_gate(gate).fit(_gold_answers(known, control))
         if trust.below_:
             log.info("project %s, control %s: not learning from labelers below the bar until they recover: %s", project_id,
                      control, "; ".join(f"labeler {labeler} ({why})" for labeler, why in sorted(trust.below_.items(), key=str)))
         found[control] = _gold_examples(known, control, field) + _consensus_examples(known, control, field, trust)
-    return found
+    return found, trusts
 
 
 def labeler_trust(store, project_id: int, control: str, gate=None) -> LabelerTrust:
@@ -110,21 +116,36 @@ def _gold_examples(known: _Known, control: str, field: str) -> list[Example]:
 
 def _consensus_examples(known: _Known, control: str, field: str, trust: LabelerTrust) -> list[Example]:
     """One example per non-gold task with usable annotations: its labelers' weighted consensus."""
-    answers_by_task: dict[int, dict] = defaultdict(dict)
+    rows_by_task: dict[int, list] = defaultdict(list)
     for annotation_id, task_id, labeler_id, result, cancelled in known.annotations:
-        if task_id in known.gold or cancelled or flag_of(result)[0] is not None:
+        if task_id not in known.gold and not cancelled:
+            rows_by_task[task_id].append((annotation_id, labeler_id, result))
+    found = []
+    for task_id, rows in sorted(rows_by_task.items()):
+        example = task_example(task_id, rows, known.task_data.get(task_id) or {}, control, field, trust)
+        if example is not None:
+            found.append(example)
+    return found
+
+
+def task_example(task_id: int, rows: list, data: dict, control: str, field: str, trust: LabelerTrust) -> Example | None:
+    """What one task teaches on one control: the weighted consensus of its (annotation id, labeler, result) rows.
+
+    Flagged answers and results that are not region lists teach nothing; a labeler's later
+    annotation of the task replaces their earlier one; annotations without an author count apart.
+    """
+    answers = {}
+    for annotation_id, labeler_id, result in rows:
+        if not well_formed(result) or flag_of(result)[0] is not None:
             continue
         labels = _labels(result, control)
         if labels:
-            # A labeler's later annotation of the same task replaces their earlier one; unknown authors count apart.
-            answers_by_task[task_id][labeler_id if labeler_id is not None else f"annotation {annotation_id}"] = labels
-    found = []
-    for task_id, answers in sorted(answers_by_task.items()):
-        text = (known.task_data.get(task_id) or {}).get(field)
-        example = consensus(task_id, text, answers, trust) if isinstance(text, str) else None
-        if example is not None:
-            found.append(replace(example, data=known.task_data.get(task_id)))
-    return found
+            answers[labeler_id if labeler_id is not None else f"annotation {annotation_id}"] = labels
+    text = data.get(field) if isinstance(data, dict) else None
+    if not answers or not isinstance(text, str):
+        return None
+    example = consensus(task_id, text, answers, trust)
+    return replace(example, data=data) if example is not None else None
 
 
 def _labels(result: list, control: str) -> tuple[str, ...] | None:

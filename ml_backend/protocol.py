@@ -101,6 +101,7 @@ def predict():
     if not isinstance(params, dict):
         raise BadRequest("'params' must be an object")
     loaded = backend().models.model(project_id, label_config)
+    backend().watcher.start()  # from the first model served on, it learns what other processes record
     check_context(params.get("context"), loaded.model)
     results = [finish(prediction, loaded, task) for task, prediction in zip(tasks, loaded.model.predict(tasks))]
     backend().metrics.predicted(len(tasks), sum(1 for r in results if r), time.perf_counter() - started)
@@ -161,7 +162,7 @@ def webhook():
     if isinstance(project, dict) and isinstance(project.get("label_config"), str) and project.get("id") is not None:
         state.models.remember_config(project_id_of(project), project["label_config"])
     if body["action"] == "START_TRAINING" and project is not None:
-        state.trainer.schedule(project_id_of(project))
+        state.trainer.schedule(project_id_of(project), force=True)
     if event_id is not None:
         state.wake()
     else:
@@ -177,7 +178,9 @@ def versions():
 
 @blueprint.get("/metrics")
 def metrics():
-    return jsonify(backend().metrics.snapshot())
+    state = backend()
+    learning = {**state.models.learning.summary(), "models": state.models.served()}
+    return jsonify({**state.metrics.snapshot(), "learning": learning})
 
 
 @blueprint.errorhandler(LSContextError)

@@ -22,13 +22,16 @@ class Trainer:
         self._last: dict[str, float] = {}
         self._queue: queue.Queue = queue.Queue()
         self._pending: set[str] = set()
+        self._forced: set[str] = set()  # asked for a full fit whether or not one is due ("Start training")
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._busy = False
 
-    def schedule(self, project_id: str) -> bool:
+    def schedule(self, project_id: str, force: bool = False) -> bool:
         """Ask for a refit; False when one is already waiting (it will see the new annotations)."""
         with self._lock:
+            if force:
+                self._forced.add(project_id)
             if project_id in self._pending:
                 return False
             self._pending.add(project_id)
@@ -43,13 +46,15 @@ class Trainer:
             project_id = self._queue.get()
             with self._lock:
                 self._pending.discard(project_id)
+                forced = project_id in self._forced
+                self._forced.discard(project_id)
                 self._busy = True
             wait = self._last.get(project_id, -1e9) + self.min_interval - time.monotonic()
             if wait > 0:
                 time.sleep(wait)  # annotations arriving meanwhile join this refit
             self._last[project_id] = time.monotonic()
             try:
-                self._retrain(project_id)
+                self._retrain(project_id, forced)
             except Exception:  # a failed refit keeps the previous model serving
                 log.exception("refitting project %s failed; the previous model stays in use", project_id)
             finally:

@@ -55,6 +55,13 @@ class LabelerTrust:
         return cls(setting("min_accuracy", DEFAULT_BAR), setting("min_gold_per_labeler", 1),
                    setting("min_gold_per_label", DEFAULT_MIN_GOLD_PER_LABEL))
 
+    @classmethod
+    def with_weights(cls, weights: dict) -> "LabelerTrust":
+        """The trust a fit computed, read back from a saved model: weights only."""
+        trust = cls()
+        trust.weights_ = dict(weights)
+        return trust
+
     def fit(self, answers: list[GoldAnswer]) -> "LabelerTrust":
         overall = defaultdict(lambda: [0, 0])
         per_label = defaultdict(lambda: defaultdict(lambda: [0, 0]))

@@ -407,5 +407,5 @@ def test_a_malformed_annotation_already_in_the_store_is_left_out_of_learning(tmp
     answer = client.post("/predict", json={"tasks": [{"id": 10, "data": {"text": "help"}}], "project": "3.1", "label_config": label_config})
 
     assert answer.status_code == 200
-    assert backend.models.refit("3") is not None
+    assert backend.models.refit("3", force=True) is not None
     backend.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.config import config_for
+from ml_backend.registry import ModelRegistry
 from ml_backend import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -282,12 +283,16 @@ def test_start_training_refits_and_other_actions_are_ignored(app, client):
 
     assert client.post("/webhook", json=training).status_code == 201
     assert backend(app).settle()
+    assert backend(app).models.version("7") == "ls-context-g1.0.0-r0"
+    training["id"] = "again"  # a second press of the button: a full fit although no answer came in between
+    assert client.post("/webhook", json=training).status_code == 201
+    assert backend(app).settle()
     assert backend(app).models.version("7") == "ls-context-g1.0.0-r1"
     assert client.post("/webhook", json={"action": "SOMETHING_NEW", "project": {"id": 7}}).json["event"] == "ignored"
     assert client.post("/webhook", json={"action": "ANNOTATION_CREATED", "task": {}}).status_code == 400
 
 
-def test_the_model_and_its_version_survive_a_restart(tmp_path):
+def test_the_model_and_its_version_survive_a_restart(tmp_path, monkeypatch):
     settings = insecure_config(tmp_path, guidelines=GUIDELINES)
     first = create_app(settings)
     first.test_client().post("/webhook", json=annotation_event(1, "Toner arrived wet", "General feedback"))
@@ -295,11 +300,13 @@ def test_the_model_and_its_version_survive_a_restart(tmp_path):
     assert backend(first).settle()
     version = backend(first).models.version("7")
 
+    monkeypatch.setattr(ModelRegistry, "_fit", lambda *args: pytest.fail("the restarted server fitted instead of loading"))
     second = create_app(settings).test_client()
     answer = second.post("/predict", json=predict_body("Toner arrived wet again")).json
 
-    assert answer["model_version"] == version != "ls-context-g1.0.0-r0"
-    assert (tmp_path / "models" / "project-7" / "model.skops").exists()
+    assert answer["model_version"] == version
+    assert (tmp_path / "models" / "project-7" / f"model-{version}.skops").exists()
+    assert second.get("/metrics").json["learning"]["models"]["7"]["learned_up_to"] == 2  # both answers, none twice
 
 
 def test_span_configs_get_rule_spans_with_a_rationale_per_region(tmp_path):

@@ -82,3 +82,24 @@ def test_gate_reads_the_project_through_the_api(labeled_project, label_studio, m
 
     assert result.exit_code == 1, result.output
     assert "ALERT cleo" in result.output and "Frustrated but salvageable -> Routine question (2x)" in result.output
+
+
+@pytest.mark.parametrize("page_size", [1, 4, 6, 100])
+def test_reading_a_project_page_by_page_measures_what_its_export_does(labeled_project, label_studio, page_size):
+    """--project pages through the tasks API; every page size (6 tasks: a short last page, an exact fit) reads the same."""
+    import io
+
+    from ls_context.quality.export import build
+    from ls_context.quality.metrics import compute, dump
+
+    project, folder = labeled_project
+    studio = Gateway(label_studio.url, label_studio.account.token)
+    gold = json.loads((folder / "gold.json").read_text())
+    total, paged = studio.iter_export(project.id, page_size=page_size)
+    by_pages, by_export = io.StringIO(), io.StringIO()
+    dump(compute(build(paged, gold)), by_pages)
+    dump(compute(build(studio.export(project.id), gold)), by_export)
+
+    assert total == 6
+    assert json.loads(by_pages.getvalue()) == json.loads(by_export.getvalue())
+    assert json.loads(by_pages.getvalue())["annotators"][f"ana.{project.id}@example.com"]["trend"]  # weeks were read

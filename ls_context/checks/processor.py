@@ -10,13 +10,14 @@ store, for the labeler's own page.
 from __future__ import annotations
 
 import logging
+import threading
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ls_context.intake.webhook import ANNOTATION_ACTIONS
 from ls_context.labelstudio.label_config import FLAG, FLAG_NOTE
-from ls_context.store import Annotation, Check, Event, Feedback, Flag, Gold, Labeler, Store, TaskData, Writeback
+from ls_context.store import Annotation, AnswersChanged, Check, Event, Feedback, Flag, Gold, Labeler, Store, TaskData, Writeback, now
 
 from .compare import compare
 from .feedback import feedback_text
@@ -31,6 +32,9 @@ class Processor:
         self.store = store
         self.guidelines_for = guidelines_for
         self.learned = learned  # called with a project id when its annotations changed (the model refits)
+        # One pass at a time in a process: a caller that processes "now" (tests, the demo) waits for the
+        # background thread's pass, told-learned callbacks included, instead of finding nothing to do.
+        self._one_pass = threading.Lock()
 
     def run_pending(self, limit: int | None = None) -> int:
         """Process up to `limit` (default: the store's batch size) pending events in one transaction.
@@ -38,6 +42,10 @@ class Processor:
         Each event runs in a savepoint: a failing one is marked failed and the others still commit.
         Events another worker claimed first are left to it.
         """
+        with self._one_pass:
+            return self._run_pending(limit)
+
+    def _run_pending(self, limit: int | None) -> int:
         learned: set[int] = set()
         with self.store.session() as session:
             mine = self.store.claim_events(session, limit or self.store.batch_size)
@@ -70,16 +78,16 @@ class Processor:
     def _process(self, session, event: Event) -> set[int]:
         """Apply one event; the projects whose annotations changed."""
         if event.action in ANNOTATION_ACTIONS:
-            return self.annotation(event.payload, event.project_id, session)
+            return self.annotation(event.payload, event.project_id, session, event.received_at)
         if event.action == "ANNOTATIONS_DELETED":
-            return self.deleted(event.payload, event.project_id, session)
+            return self.deleted(event.payload, event.project_id, session, event.received_at)
         return set()
 
-    def annotation(self, payload: dict, project_id: int | None, session=None) -> set[int]:
-        """Record an annotation as last seen, then its flag and its gold check."""
+    def annotation(self, payload: dict, project_id: int | None, session=None, received_at=None) -> set[int]:
+        """Record an annotation as last seen, then its flag, its gold check, and the task's answers for the models."""
         if session is None:
             with self.store.session() as own:
-                changed = self.annotation(payload, project_id, own)
+                changed = self.annotation(payload, project_id, own, received_at)
             for project in changed:
                 self.learned(project)
             return changed
@@ -99,15 +107,21 @@ class Processor:
         ))
         self._flag(session, annotation, task, project_id, labeler_id)
         self._gold_check(session, annotation, task, project_id, labeler_id)
+        answers_changed(session, project_id, task["id"], received_at)
         return {project_id}
 
-    def deleted(self, payload: dict, project_id: int | None, session) -> set[int]:
+    def deleted(self, payload: dict, project_id: int | None, session, received_at=None) -> set[int]:
         ids = [a["id"] for a in payload.get("annotations") or [] if isinstance(a, dict) and isinstance(a.get("id"), int)]
+        tasks = set()
         for annotation_id in ids:
             for model in (Annotation, Flag):
                 row = session.get(model, annotation_id)
                 if row is not None:
+                    tasks.add((row.project_id, row.task_id))
                     session.delete(row)
+        session.flush()
+        for project, task_id in sorted(tasks):
+            answers_changed(session, project, task_id, received_at)
         return {project_id} if ids and project_id is not None else set()
 
     def _flag(self, session, annotation, task, project_id, labeler_id) -> None:
@@ -181,6 +195,17 @@ def first_label(result: list[dict]) -> str:
                 if value.get(key):
                     return ", ".join("/".join(v) if isinstance(v, list) else str(v) for v in value[key])
     return ""
+
+
+def answers_changed(session, project_id: int, task_id: int, received_at=None) -> None:
+    """Note the task's answers as they now stand, for every server's model to learn in order (see AnswersChanged)."""
+    session.flush()
+    rows = session.execute(select(Annotation.id, Annotation.labeler_id, Annotation.result)
+                           .where(Annotation.task_id == task_id, Annotation.cancelled.is_(False)).order_by(Annotation.id)).all()
+    answers = [{"labeler": row.labeler_id, "annotation": row.id, "result": row.result} for row in rows]
+    data = session.get(TaskData, task_id)
+    session.add(AnswersChanged(project_id=project_id, task_id=task_id, answers=answers,
+                               data=data.data if data is not None else {}, received_at=received_at or now()))
 
 
 def remember_labeler(session, labeler_id: int, email: str) -> None:

@@ -76,9 +76,14 @@ def write_text(path: str | None, text: str) -> None:
     if not path:
         click.echo(text, nl=False)
         return
+    write_with(path, lambda handle: handle.write(text))
+
+
+def write_with(path: str, writer) -> None:
+    """Open `path` for text and let `writer(handle)` fill it; a failure is one clear line."""
     try:
         with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            writer(handle)
     except OSError as error:
         raise LSContextError(f"{path}: cannot write: {error}") from None
 

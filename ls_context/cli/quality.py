@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
 
 import click
 
 from ls_context.errors import LSContextError
 
-from . import main, pass_context, write_text
+from . import main, pass_context, write_text, write_with
 
 
 def export_options(command):
@@ -26,7 +28,7 @@ class Source:
     def __init__(self, context, project, export_file, gold_file):
         if (project is None) == (export_file is None):
             raise LSContextError("give exactly one of --project ID or --export EXPORT.json")
-        self.context, self.project, self.export_file, self.gold_file = context, project, export_file, gold_file
+        self.context, self.project, self.export_file, self.gold_file_path = context, project, export_file, gold_file
         self._services = None
 
     def services(self):
@@ -36,35 +38,38 @@ class Source:
             self._services = build(self.context.config(), existing=True)
         return self._services
 
-    def tasks(self, progress) -> list[dict]:
+    def stream(self, bar) -> Iterator[dict]:
+        """The tasks one at a time (the export file read as it goes, a project page by page), moving `bar`."""
         from ls_context.labelstudio import Gateway
-        from ls_context.quality.export import read_json
+        from ls_context.quality.export import iter_export, open_export
 
         if self.export_file:
-            tasks = read_json(self.export_file, "export")
+            bar.length = max(1, os.path.getsize(self.export_file))
+            with open_export(self.export_file) as handle:
+                for task in iter_export(handle, self.export_file):
+                    yield task
+                    bar.update(handle.tell() - bar.pos)  # bytes read so far
         else:
-            tasks = Gateway.from_config(self.context.config()).export(self.project)
-        return list(progress(tasks))
+            total, tasks = Gateway.from_config(self.context.config()).iter_export(self.project)
+            bar.length = max(1, total)
+            for task in tasks:
+                yield task
+                bar.update(1)
 
-    def projects(self, tasks: list[dict]) -> set[int]:
-        if self.project is not None:
-            return {self.project}
-        return {task["project"] for task in tasks if isinstance(task.get("project"), int)}
-
-    def gold(self, tasks: list[dict]) -> list[dict]:
-        """The gold file if given, else the gold stored for the project(s) (the store must exist for --project)."""
+    def gold_file(self) -> list[dict]:
         from ls_context.quality.export import read_json
 
-        if self.gold_file:
-            return read_json(self.gold_file, "gold file")
-        projects = self.projects(tasks)
-        if not projects or (self.export_file and not self._store_exists()):
+        return read_json(self.gold_file_path, "gold file") if self.gold_file_path else []
+
+    def stored_gold(self, projects: set[int]) -> list[dict]:
+        """The gold stored for the project(s), when no gold file is given (the store must exist for --project)."""
+        if self.gold_file_path or not projects or (self.export_file and not self._store_exists()):
             return []
         return stored_gold_items(self.services().store, projects)
 
-    def guidelines(self, tasks: list[dict]):
+    def guidelines(self, projects: set[int]):
         """The newest stored guidelines of the (single) project, for its gate thresholds; None without a store."""
-        projects = self.projects(tasks)
+        projects = {self.project} if self.project is not None else projects
         if len(projects) != 1 or not self._store_exists():
             return None
         return self.services().guidelines.latest(next(iter(projects)))
@@ -83,22 +88,17 @@ def stored_gold_items(store, projects: set[int]) -> list[dict]:
     return [{"id": task_id, "annotations": [{"result": result}]} for task_id, result in stored_gold(store, projects).items()]
 
 
-def measure(source: Source) -> tuple[dict, list[dict]]:
-    """The metrics of the source's annotations against its gold, with a progress bar; and the tasks."""
+def measure(source: Source):
+    """The metrics of the source's annotations against its gold, with a progress bar; and the dataset read."""
     from ls_context.quality.export import build
     from ls_context.quality.metrics import compute
 
-    with click.progressbar(length=0, label="reading annotations", file=sys.stderr) as bar:
-        def progress(tasks):
-            bar.length = len(tasks)
-            for task in tasks:
-                bar.update(1)
-                yield task
-
-        tasks = source.tasks(progress)
-    gold = source.gold(tasks)
-    click.echo(f"computing agreement, consensus and accuracy ({len(gold)} gold task(s))...", err=True)
-    return compute(build(tasks, gold)), tasks
+    gold = source.gold_file()
+    with click.progressbar(length=1, label="reading annotations", file=sys.stderr) as bar:
+        dataset = build(source.stream(bar), gold, source.stored_gold)
+    gold_tasks = max((len(control.gold) for control in dataset.controls.values()), default=0)
+    click.echo(f"computing agreement, consensus and accuracy ({gold_tasks} gold task(s))...", err=True)
+    return compute(dataset), dataset
 
 
 @main.command()
@@ -108,14 +108,13 @@ def measure(source: Source) -> tuple[dict, list[dict]]:
 @pass_context
 def report(context, project, export_file, gold_file, out, json_file) -> None:
     """Quality report: accuracy per labeler, agreement, confusions and who makes them, guideline gaps."""
-    import json
-
+    from ls_context.quality.metrics import dump
     from ls_context.quality.report import render
 
     metrics, _ = measure(Source(context, project, export_file, gold_file))
     write_text(out, render(metrics))
     if json_file:
-        write_text(json_file, json.dumps(metrics, indent=1) + "\n")
+        write_with(json_file, lambda handle: dump(metrics, handle))
     click.echo(f"report: {out}" + (f", metrics: {json_file}" if json_file else ""))
 
 
@@ -139,8 +138,8 @@ def gate(context, project, export_file, gold_file, guidelines_file, min_accuracy
     from ls_context.quality.gate import evaluate
 
     source = Source(context, project, export_file, gold_file)
-    metrics, tasks = measure(source)
-    stored = None if guidelines_file else source.guidelines(tasks)
+    metrics, dataset = measure(source)
+    stored = None if guidelines_file else source.guidelines(dataset.projects)
     thresholds = load(guidelines_file).gate if guidelines_file else (stored.gate if stored else GateThresholds())
     given = dict(min_accuracy=min_accuracy, min_alpha=min_alpha, max_flag_rate=max_flag_rate,
                  min_gold_per_labeler=min_gold_per_labeler, min_gold_per_label=min_gold_per_label)

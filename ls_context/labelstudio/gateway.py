@@ -7,6 +7,9 @@ message is one line with no headers, cookies or tokens in it.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 from ls_context.errors import LSContextError
 
 
@@ -93,13 +96,33 @@ class Gateway:
     def export(self, project_id: int) -> list[dict]:
         """Every task with its annotations and predictions, as Label Studio's JSON export; labelers named by email."""
         tasks = self.call(f"export project {project_id}", lambda: list(self.client.projects.exports.as_json(project_id)))
-        emails = {user.id: user.email for user in self.users()}
-        for task in tasks:
-            for annotation in task.get("annotations") or []:
-                user = annotation.get("completed_by")
-                if isinstance(user, int) and user in emails:
-                    annotation["completed_by"] = {"id": user, "email": emails[user]}
-        return tasks
+        emails = self._emails()
+        return [_named(task, emails) for task in tasks]
+
+    def iter_export(self, project_id: int, page_size: int = 100) -> tuple[int, Iterator[dict]]:
+        """(task count, the tasks page by page) in the export's format: a large project never sits in memory whole."""
+        total = self.project(project_id).task_number or 0
+        emails = self._emails()
+        what = f"read the tasks of project {project_id}"
+
+        def tasks() -> Iterator[dict]:
+            for number in itertools.count(1):
+                try:
+                    page = self.call(what, self.client.tasks.list, project=project_id, fields="all", page=number, page_size=page_size)
+                except LabelStudioError as error:
+                    if error.status == 404 and number > 1:
+                        return  # "Invalid page": the last page was full
+                    raise
+                items = page.items or []
+                for task in items:
+                    yield _named(task.model_dump(mode="json"), emails)
+                if len(items) < page_size:
+                    return
+
+        return total, tasks()
+
+    def _emails(self) -> dict[int, str]:
+        return {user.id: user.email for user in self.users()}
 
     def import_tasks(self, project_id: int, data: list[dict]) -> list[int]:
         """Import tasks (their data) and return their new ids, in order."""
@@ -159,6 +182,15 @@ class Gateway:
             self.call("update the webhook", self.client.webhooks.update, id=existing[0].id, **settings)
             return existing[0].id
         return self.call("create the webhook", self.client.webhooks.create, project=project_id, **settings).id
+
+
+def _named(task: dict, emails: dict[int, str]) -> dict:
+    """The task with each annotation's author as {id, email}, as the report names labelers."""
+    for annotation in task.get("annotations") or []:
+        user = annotation.get("completed_by")
+        if isinstance(user, int) and user in emails:
+            annotation["completed_by"] = {"id": user, "email": emails[user]}
+    return task
 
 
 def _as_error(what: str, error: Exception, url: str) -> LabelStudioError:

@@ -1,17 +1,26 @@
 """Read a Label Studio JSON export (and optional gold) into integer-coded arrays per control.
 
+The export is read one task at a time (ijson), and what the report needs is kept as compact
+columns: a million labels take tens of megabytes, not the gigabytes of the parsed JSON.
 Bad rows are skipped and counted, never fatal: an annotation without `completed_by`, a
 cancelled one, a result of a control type the analytics do not measure.
 """
 
 from __future__ import annotations
 
+import codecs
+import itertools
 import json
-from functools import lru_cache
+import math
+import re
+from array import array
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -34,9 +43,9 @@ class ControlLabels:
     name: str
     kind: str  # "nominal" or "interval"
     values: list = field(default_factory=list)
-    tasks: list = field(default_factory=list)
-    labelers: list = field(default_factory=list)
-    labels: list = field(default_factory=list)
+    tasks: array = field(default_factory=lambda: array("i"))  # 32-bit columns: 12 bytes a label
+    labelers: array = field(default_factory=lambda: array("i"))
+    labels: array = field(default_factory=lambda: array("i"))
     gold: dict = field(default_factory=dict)  # task index -> label code
     predictions: dict = field(default_factory=dict)  # task index -> (label code, rule id or "")
 
@@ -50,7 +59,8 @@ class ControlLabels:
         self._codes = {}
 
     def arrays(self):
-        return np.asarray(self.tasks, dtype=np.int64), np.asarray(self.labelers, dtype=np.int64), np.asarray(self.labels, dtype=np.int64)
+        """(tasks, labelers, labels) as NumPy views on the columns (int32, no copies)."""
+        return np.asarray(self.tasks), np.asarray(self.labelers), np.asarray(self.labels)
 
     def sort_values(self) -> None:
         """Codes in a stable, readable order (numbers ascending, text alphabetical)."""
@@ -59,9 +69,50 @@ class ControlLabels:
         remap[order] = np.arange(len(order))
         self.values = [self.values[code] for code in order]
         self._codes = {value: code for code, value in enumerate(self.values)}
-        self.labels = list(remap[np.asarray(self.labels, dtype=np.int64)]) if self.labels else []
+        codes = np.asarray(self.labels)  # a view: the codes are rewritten in place
+        codes[:] = remap.astype(np.int32)[codes]
         self.gold = {task: int(remap[code]) for task, code in self.gold.items()}
         self.predictions = {task: (int(remap[code]), rule) for task, (code, rule) in self.predictions.items()}
+
+
+@dataclass
+class Annotations:
+    """One row per annotation, kept as columns: millions of rows without millions of Python tuples.
+
+    A flag's reason and an ISO week are stored as codes into `reasons` and `weeks` (-1: none);
+    an unknown lead time is NaN.
+    """
+
+    tasks: array = field(default_factory=lambda: array("i"))  # 32-bit columns: 20 bytes an annotation
+    labelers: array = field(default_factory=lambda: array("i"))
+    reason_codes: array = field(default_factory=lambda: array("i"))
+    lead_times: array = field(default_factory=lambda: array("f"))
+    week_codes: array = field(default_factory=lambda: array("i"))
+    reasons: list = field(default_factory=list)
+    weeks: list = field(default_factory=list)
+
+    def add(self, t: int, w: int, reason: str, lead_time: float | None, week: str | None) -> None:
+        self.tasks.append(t)
+        self.labelers.append(w)
+        self.reason_codes.append(_code(self.reasons, reason) if reason else -1)
+        self.lead_times.append(math.nan if lead_time is None else lead_time)
+        self.week_codes.append(_code(self.weeks, week) if week else -1)
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The columns as NumPy arrays (views on the same memory, no copies)."""
+        return {name: np.asarray(getattr(self, name)) for name in ("tasks", "labelers", "reason_codes", "lead_times", "week_codes")}
+
+
+def _code(values: list, value: str) -> int:
+    # Few distinct reasons and weeks: a list scan is cheaper than keeping a second dict per column.
+    try:
+        return values.index(value)
+    except ValueError:
+        values.append(value)
+        return len(values) - 1
 
 
 @dataclass
@@ -69,17 +120,114 @@ class Dataset:
     task_ids: list = field(default_factory=list)
     labelers: list = field(default_factory=list)
     controls: dict = field(default_factory=dict)  # name -> ControlLabels
-    annotations: list = field(default_factory=list)  # (task index, labeler index, flagged, reason, lead_time, week)
+    annotations: Annotations = field(default_factory=Annotations)
     skipped: Counter = field(default_factory=Counter)
+    projects: set = field(default_factory=set)  # the Label Studio project ids the tasks name
 
 
-def load_export(path: str | Path, gold_path: str | Path | None = None, progress=None) -> Dataset:
-    tasks = read_json(path, "export")
+def load_export(path: str | Path, gold_path: str | Path | None = None) -> Dataset:
     gold = read_json(gold_path, "gold file") if gold_path else []
-    return build(tasks, gold, progress)
+    with open_export(path) as handle:
+        return build(iter_export(handle, path), gold)
+
+
+def open_export(path) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except OSError as error:
+        raise ExportError(f"{path}: cannot read the export: {error.strerror}") from None
+
+
+def iter_export(handle: BinaryIO, path="export") -> Iterator[dict]:
+    """The tasks of a Label Studio JSON export, one at a time; the file is never held whole."""
+    return iter(_TaskList(handle, path))
+
+
+class _TaskList:
+    """A top-level JSON list read item by item with the standard library's decoder.
+
+    Streaming parsers built on yajl (ijson) grow without bound on a few hundred kilobytes of nested
+    brackets; the standard decoder stops those with a RecursionError, and parses tasks faster.
+    """
+
+    CHUNK = 1 << 20
+    MAX_TASK = 256 << 20  # one task this large is a broken file, not a Label Studio export
+    SPACE = re.compile(r"[ \t\n\r]*")
+
+    def __init__(self, handle: BinaryIO, path):
+        self.handle, self.path = handle, path
+        self.text, self.pos, self.eof = "", 0, False
+        self.decode = codecs.getincrementaldecoder("utf-8-sig")().decode  # -sig: a byte-order mark, as some editors save
+        self.decoder = json.JSONDecoder()
+
+    def __iter__(self) -> Iterator[dict]:
+        if self._next_char() != "[":
+            start = self.text[self.pos:self.pos + 5]
+            looks_json = start[:1] in ('{', '"', '-') or start[:1].isdigit() or start[:4] in ("true", "fals", "null")
+            raise ExportError(f"{self.path}: the export must be a JSON list of tasks (Label Studio's JSON export)" if looks_json
+                              else f"{self.path}: the export is not valid JSON: it does not start with '['")
+        self.pos += 1
+        if self._next_char() == "]":
+            self.pos += 1
+            return self._closed()
+        for number in itertools.count(1):
+            task = self._item(number)
+            if not isinstance(task, dict):
+                raise ExportError(f"{self.path}: item {number} of the export is not a task object; "
+                                  "the export must be a JSON list of tasks (Label Studio's JSON export)")
+            yield task
+            after = self._next_char()
+            self.pos += 1
+            if after == "]":
+                return self._closed()
+            if after != ",":
+                raise self._invalid(f"expected ',' or ']' after task {number}" if after else "the file ends inside the list")
+
+    def _item(self, number: int):
+        self._next_char()
+        while True:
+            try:
+                item, self.pos = self.decoder.raw_decode(self.text, self.pos)
+                return item
+            except json.JSONDecodeError as error:
+                # Usually the task goes on in the next chunk: read at least as much again, and retry.
+                pending = len(self.text) - self.pos
+                if pending > self.MAX_TASK or not self._more(max(self.CHUNK, pending)):
+                    raise self._invalid(f"{error.msg} (task {number})") from None
+            except RecursionError:
+                raise ExportError(f"{self.path}: the export nests too deeply to be a Label Studio export") from None
+
+    def _closed(self) -> None:
+        if self._next_char():
+            raise self._invalid("text after the list of tasks")
+
+    def _next_char(self) -> str:
+        """The next character that is not white space ("" at the end of the file), not consumed."""
+        while True:
+            self.pos = self.SPACE.match(self.text, self.pos).end()
+            if self.pos < len(self.text):
+                return self.text[self.pos]
+            if not self._more(self.CHUNK):
+                return ""
+
+    def _more(self, size: int) -> bool:
+        if self.eof:
+            return False
+        chunk = self.handle.read(size)
+        self.eof = not chunk
+        try:
+            text = self.decode(chunk, final=self.eof)
+        except UnicodeDecodeError as error:
+            raise ExportError(f"{self.path}: the export is not valid UTF-8: {error.reason}") from None
+        self.text, self.pos = self.text[self.pos:] + text, 0
+        return bool(chunk)
+
+    def _invalid(self, why: str) -> ExportError:
+        return ExportError(f"{self.path}: the export is not valid JSON: {why}")
 
 
 def read_json(path, what: str) -> list:
+    """A small JSON list of task objects (a gold file), read whole."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
@@ -94,24 +242,72 @@ def read_json(path, what: str) -> list:
     return data
 
 
-def build(tasks: list[dict], gold: list[dict] | None = None, progress=None) -> Dataset:
-    dataset = Dataset()
-    task_index, labeler_index = {}, {}
-    for task in (progress(tasks) if progress else tasks):
+def build(tasks: Iterable[dict], gold: list[dict] | None = None,
+          stored_gold: Callable[[set], list[dict]] | None = None) -> Dataset:
+    """The dataset of an export's tasks (read once, in order) and its gold answers.
+
+    `gold` (a gold file's tasks) is matched to the export by task id, else by task data; the gold
+    that `stored_gold(projects)` returns once every task was read is matched by task id.
+    """
+    reader = _Reader(gold or [])
+    for task in tasks:
+        reader.add(task)
+    return reader.finish(stored_gold)
+
+
+class _Reader:
+    """Turns tasks, one at a time, into a Dataset."""
+
+    def __init__(self, gold: list[dict]):
+        self.dataset = Dataset()
+        self.task_index: dict = {}
+        self.labeler_index: dict = {}
+        self.gold = [item for item in gold if isinstance(item, dict)]
+        if len(self.gold) < len(gold):
+            self.dataset.skipped["gold task that is not an object"] += len(gold) - len(self.gold)
+        # Gold imported into Label Studio got new ids: such gold is found by its data instead.
+        self.gold_by_data = {data_key(item.get("data")) for item in self.gold}
+        self.task_by_data: dict[str, object] = {}
+
+    def add(self, task: dict) -> None:
+        dataset = self.dataset
         if not usable_id(task.get("id")):
             dataset.skipped["task without id"] += 1
-            continue
-        t = task_index.setdefault(task["id"], len(task_index))
+            return
+        if isinstance(task.get("project"), int):
+            dataset.projects.add(task["project"])
+        t = self.task_index.setdefault(task["id"], len(self.task_index))
+        if t == len(dataset.task_ids):
+            dataset.task_ids.append(task["id"])
         for annotation in _listed(task.get("annotations")):
-            _add_annotation(dataset, t, annotation, labeler_index)
+            _add_annotation(dataset, t, annotation, self.labeler_index)
         for prediction in _listed(task.get("predictions")):
             _add_prediction(dataset, t, prediction)
-    dataset.task_ids = list(task_index)
-    dataset.labelers = list(labeler_index)
-    _add_gold(dataset, tasks, gold or [], task_index)
-    for control in dataset.controls.values():
-        control.sort_values()
-    return dataset
+        _add_gold_annotations(dataset, t, task)
+        if self.gold_by_data:
+            key = data_key(task.get("data"))
+            if key in self.gold_by_data:
+                self.task_by_data[key] = task["id"]
+
+    def finish(self, stored_gold=None) -> Dataset:
+        dataset = self.dataset
+        dataset.labelers = list(self.labeler_index)
+        for item in self.gold:
+            task_id = item.get("id") if usable_id(item.get("id")) and item["id"] in self.task_index else None
+            if task_id is None:
+                task_id = self.task_by_data.get(data_key(item.get("data")))
+            if task_id is None:
+                dataset.skipped["gold task not found in the export"] += 1
+                continue
+            _add_gold_annotations(dataset, self.task_index[task_id], {"annotations": [
+                {**a, "ground_truth": True} for a in _listed(item.get("annotations")) if isinstance(a, dict)]})
+        for item in (stored_gold(dataset.projects) if stored_gold else []):
+            if item.get("id") in self.task_index:
+                _add_gold_annotations(dataset, self.task_index[item["id"]], {"annotations": [
+                    {**a, "ground_truth": True} for a in _listed(item.get("annotations")) if isinstance(a, dict)]})
+        for control in dataset.controls.values():
+            control.sort_values()
+        return dataset
 
 
 def usable_id(value) -> bool:
@@ -157,7 +353,7 @@ def _add_annotation(dataset: Dataset, t: int, annotation, labeler_index: dict) -
         control.tasks.append(t), control.labelers.append(w), control.labels.append(control.code(value))
     lead_time = annotation.get("lead_time")
     lead_time = float(lead_time) if isinstance(lead_time, (int, float)) and not isinstance(lead_time, bool) else None
-    dataset.annotations.append((t, w, bool(reason), reason, lead_time, _week(annotation.get("created_at"))))
+    dataset.annotations.add(t, w, reason, lead_time, _week(annotation.get("created_at")))
 
 
 def _well_formed(item) -> bool:
@@ -195,32 +391,16 @@ def _add_prediction(dataset: Dataset, t: int, prediction) -> None:
             control.predictions[t] = (control.code(answer[2]), rule)
 
 
-def _add_gold(dataset: Dataset, tasks: list[dict], gold: list[dict], task_index: dict) -> None:
-    """Gold answers: ground-truth annotations in the export, and the gold file's tasks matched by id or data."""
-    by_data = None
-    sources = [(task.get("id"), task) for task in tasks if usable_id(task.get("id"))]
-    for item in gold:
-        if not isinstance(item, dict):
-            dataset.skipped["gold task that is not an object"] += 1
+def _add_gold_annotations(dataset: Dataset, t: int, task: dict) -> None:
+    """The task's ground-truth annotations, as gold answers of task index t."""
+    for annotation in _listed(task.get("annotations")):
+        if not (isinstance(annotation, dict) and annotation.get("ground_truth") and not annotation.get("was_cancelled")):
             continue
-        task_id = item.get("id") if usable_id(item.get("id")) and item["id"] in task_index else None
-        if task_id is None:
-            # Gold imported into Label Studio got new ids: find it by its data instead.
-            by_data = by_data or {data_key(task.get("data")): task["id"] for task in tasks if usable_id(task.get("id"))}
-            task_id = by_data.get(data_key(item.get("data")))
-        if task_id is None:
-            dataset.skipped["gold task not found in the export"] += 1
-            continue
-        sources.append((task_id, {"annotations": [{**a, "ground_truth": True} for a in _listed(item.get("annotations")) if isinstance(a, dict)]}))
-    for task_id, task in sources:
-        for annotation in _listed(task.get("annotations")):
-            if not (isinstance(annotation, dict) and annotation.get("ground_truth") and not annotation.get("was_cancelled")):
-                continue
-            for item in _listed(annotation.get("result")):
-                answer = _answer(item)
-                if answer and answer[0] != FLAG and task_id in task_index:
-                    control = dataset.controls.setdefault(answer[0], ControlLabels(answer[0], answer[1]))
-                    control.gold[task_index[task_id]] = control.code(answer[2])
+        for item in _listed(annotation.get("result")):
+            answer = _answer(item)
+            if answer and answer[0] != FLAG:
+                control = dataset.controls.setdefault(answer[0], ControlLabels(answer[0], answer[1]))
+                control.gold[t] = control.code(answer[2])
 
 
 def _listed(value) -> list:

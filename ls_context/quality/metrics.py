@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -32,8 +34,8 @@ def wilson_interval(correct, n, z: float = 1.96) -> tuple:
 def compute(dataset: Dataset) -> dict:
     """Every metric the report and the gate read, from one pass over each control."""
     checks = defaultdict(lambda: {"gold": [0, 0], "consensus": [0, 0], "weeks": defaultdict(lambda: [0, 0]), "per_label": {}})
-    week_of = {(t, w): week for t, w, _, _, _, week in dataset.annotations}
-    agreement, consensus, confusions, gaps = {}, defaultdict(dict), {}, []
+    week_of = _WeekOf(dataset)
+    agreement, consensus, confusions, gaps = {}, Consensus(dataset.task_ids), {}, []
     for control in dataset.controls.values():
         if not control.labels:
             continue
@@ -44,14 +46,13 @@ def compute(dataset: Dataset) -> dict:
             table = result["confusions"]["by_labeler_vs_gold"].get(name)
             if table:
                 checks[w]["per_label"][control.name] = per_label_recall(table, result["confusions"]["labels"])
-        for task, answer in result["consensus"].items():
-            consensus[str(dataset.task_ids[task])][control.name] = answer
+        consensus.add(control, *result["consensus"])
         gaps.extend(result["gaps"])
     gaps.extend(_flag_gaps(dataset))
     return {
         "annotators": _annotators(dataset, checks),
         "agreement": agreement,
-        "consensus": dict(consensus),
+        "consensus": consensus,
         "confusions": confusions,
         "guideline_gaps": gaps,
         "skipped": dict(dataset.skipped),
@@ -62,7 +63,7 @@ def compute(dataset: Dataset) -> dict:
 def _control(dataset: Dataset, control: ControlLabels, checks, week_of) -> dict:
     tasks, labelers, labels = control.arrays()
     n_tasks, n_labels, n_labelers = len(dataset.task_ids), len(control.values), len(dataset.labelers)
-    matrix = np.full((n_tasks, n_labelers), MISSING, dtype=np.int64)
+    matrix = np.full((n_tasks, n_labelers), MISSING, dtype=np.int32)
     matrix[tasks, labelers] = labels
     gold = np.full(n_tasks, -1)
     for task, code in control.gold.items():
@@ -89,15 +90,13 @@ def _control(dataset: Dataset, control: ControlLabels, checks, week_of) -> dict:
         record["gold"][1] += int(counts[1][w])
         record["consensus"][0] += int(counts[2][w])
         record["consensus"][1] += int(counts[3][w])
-    for t, w, ok in zip(tasks[has_gold], labelers[has_gold], right_gold[has_gold]):  # gold is a small share
-        week = week_of.get((int(t), int(w)))
+    for t, w, ok, week in zip(tasks[has_gold], labelers[has_gold], right_gold[has_gold], week_of(tasks[has_gold], labelers[has_gold])):
         if week:
             checks[int(w)]["weeks"][week][0] += int(ok)
             checks[int(w)]["weeks"][week][1] += 1
     answered = np.flatnonzero(truth.labels_ >= 0)
-    confidence = np.nanmax(truth.probas_[answered], axis=1) if len(answered) else np.array([])
-    consensus = {int(t): {"label": _value(control.values[truth.labels_[t]]), "confidence": round(float(c), 4)}
-                 for t, c in zip(answered, confidence)}
+    confidence = np.full(n_tasks, np.nan)
+    confidence[answered] = np.nanmax(truth.probas_[answered], axis=1) if len(answered) else []
     confusions = {
         "labels": [str(v) for v in control.values],
         "vs_gold": _confusion(gold[tasks][has_gold], labels[has_gold], n_labels),
@@ -112,11 +111,67 @@ def _control(dataset: Dataset, control: ControlLabels, checks, week_of) -> dict:
         },
     }
     gaps = _confused_pairs(control, gold, tasks, labelers, labels, has_gold, dataset) + _overridden_rules(control, tasks, labels, dataset)
-    gaps += [
-        {"kind": "low_consensus", "control": control.name, "task": dataset.task_ids[t], "confidence": consensus[int(t)]["confidence"]}
-        for t in answered[np.argsort(confidence)][:10] if consensus[int(t)]["confidence"] < LOW_CONFIDENCE
-    ]
-    return {"agreement": agreement, "consensus": consensus, "confusions": confusions, "gaps": gaps}
+    lowest = answered[np.argsort(confidence[answered], kind="stable")][:10]
+    gaps += [{"kind": "low_consensus", "control": control.name, "task": dataset.task_ids[t], "confidence": round(float(confidence[t]), 4)}
+             for t in lowest if round(float(confidence[t]), 4) < LOW_CONFIDENCE]
+    return {"agreement": agreement, "consensus": (truth.labels_, confidence), "confusions": confusions, "gaps": gaps}
+
+
+class Consensus(Mapping):
+    """Each task's consensus, read as {task id: {control: {"label", "confidence"}}}, kept as arrays.
+
+    A million tasks as nested dicts take half a gigabyte; as arrays, a few megabytes per control.
+    """
+
+    def __init__(self, task_ids: list):
+        self.task_ids = task_ids
+        self.controls: dict[str, tuple] = {}  # name -> (values, label code per task or -1, confidence per task)
+        self._index: dict[str, int] | None = None
+
+    def add(self, control: ControlLabels, codes: np.ndarray, confidence: np.ndarray) -> None:
+        self.controls[control.name] = (control.values, codes, confidence)
+
+    def __getitem__(self, task_id: str) -> dict:
+        if self._index is None:
+            self._index = {str(task): t for t, task in enumerate(self.task_ids)}
+        found = self._answers(self._index[str(task_id)])
+        if not found:
+            raise KeyError(task_id)
+        return found
+
+    def __iter__(self):
+        return (str(self.task_ids[t]) for t in self._answered())
+
+    def __len__(self) -> int:
+        return len(self._answered())
+
+    def items(self):
+        """(task id, answers) of every task with a consensus, in the export's order."""
+        return ((str(self.task_ids[t]), self._answers(t)) for t in self._answered())
+
+    def _answered(self) -> np.ndarray:
+        if not self.controls:
+            return np.array([], dtype=np.int64)
+        return np.flatnonzero(np.logical_or.reduce([codes >= 0 for _, codes, _ in self.controls.values()]))
+
+    def _answers(self, t: int) -> dict:
+        return {name: {"label": _value(values[codes[t]]), "confidence": round(float(confidence[t]), 4)}
+                for name, (values, codes, confidence) in self.controls.items() if codes[t] >= 0}
+
+
+def dump(metrics: dict, handle) -> None:
+    """The metrics as JSON; the consensus is written task by task, never held as one string."""
+    handle.write("{")
+    for number, (key, value) in enumerate(metrics.items()):
+        handle.write(("," if number else "") + f"\n {json.dumps(key)}: ")
+        if isinstance(value, Consensus):
+            handle.write("{")
+            for row, (task, answers) in enumerate(value.items()):
+                handle.write(("," if row else "") + f"\n  {json.dumps(task)}: {json.dumps(answers)}")
+            handle.write("\n }")
+        else:
+            handle.write(json.dumps(value, indent=1).replace("\n", "\n "))
+    handle.write("\n}\n")
 
 
 def _confusion(expected: np.ndarray, given: np.ndarray, n_labels: int) -> list[list[int]]:
@@ -164,59 +219,90 @@ def _confused_pairs(control, gold, tasks, labelers, labels, has_gold, dataset) -
 
 def _overridden_rules(control, tasks, labels, dataset) -> list[dict]:
     """Decision rules whose suggestion labelers changed, most often first."""
-    fired, overridden = Counter(), Counter()
-    for t, given in zip(tasks, labels):
-        suggested = control.predictions.get(int(t))
-        if suggested and suggested[1]:
-            fired[suggested[1]] += 1
-            overridden[suggested[1]] += int(suggested[0] != given)
+    if not control.predictions:
+        return []
+    suggested = np.full(len(dataset.task_ids), -1)
+    rule_of = np.full(len(dataset.task_ids), -1)
+    rules = sorted({rule for _, rule in control.predictions.values() if rule})
+    for t, (code, rule) in control.predictions.items():
+        if rule:
+            suggested[t], rule_of[t] = code, rules.index(rule)
+    fired_rule = rule_of[tasks]
+    fired = np.bincount(fired_rule[fired_rule >= 0], minlength=len(rules))
+    overridden = np.bincount(fired_rule[(fired_rule >= 0) & (suggested[tasks] != labels)], minlength=len(rules))
+    ranked = sorted(((int(overridden[r]), rules[r], int(fired[r])) for r in range(len(rules)) if overridden[r]), key=lambda row: -row[0])
     return [{"kind": "overridden_rule", "control": control.name, "rule": rule, "overridden": count,
-             "fired": fired[rule], "rate": round(count / fired[rule], 4)}
-            for rule, count in overridden.most_common(10) if count]
+             "fired": n, "rate": round(count / n, 4)} for count, rule, n in ranked[:10]]
 
 
 def _flag_gaps(dataset: Dataset) -> list[dict]:
     """Labels (by consensus) with the most flags, and the reasons given."""
-    flagged = [(t, reason) for t, _, is_flagged, reason, _, _ in dataset.annotations if is_flagged]
-    if not flagged:
+    columns = dataset.annotations.columns()
+    flagged = columns["reason_codes"] >= 0
+    if not flagged.any():
         return []
     by_label: dict[str, Counter] = defaultdict(Counter)
     first_control = next(iter(dataset.controls.values()), None)
-    flagged_tasks = {t for t, _ in flagged}
+    flagged_tasks = np.unique(columns["tasks"][flagged])
     given: dict[int, Counter] = defaultdict(Counter)
-    if first_control is not None:
-        for t, code in zip(first_control.tasks, first_control.labels):
-            if t in flagged_tasks:
-                given[t][first_control.values[code]] += 1
-    for t, reason in flagged:
+    if first_control is not None and first_control.labels:
+        tasks, _, labels = first_control.arrays()
+        on_flagged = np.isin(tasks, flagged_tasks)
+        for t, code in zip(tasks[on_flagged].tolist(), labels[on_flagged].tolist()):
+            given[t][first_control.values[code]] += 1
+    for t, reason in zip(columns["tasks"][flagged].tolist(), columns["reason_codes"][flagged].tolist()):
         label = str(given[t].most_common(1)[0][0]) if given[t] else "(no label)"
-        by_label[label][reason] += 1
+        by_label[label][dataset.annotations.reasons[reason]] += 1
     ranked = sorted(by_label.items(), key=lambda item: -sum(item[1].values()))
     return [{"kind": "flagged_label", "label": label, "count": sum(reasons.values()), "reasons": dict(reasons.most_common())}
             for label, reasons in ranked]
 
 
+class _WeekOf:
+    """The ISO week of a labeler's annotation of a task (their latest, when they annotated it twice)."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset, self.keys = dataset, None
+
+    def __call__(self, tasks: np.ndarray, labelers: np.ndarray) -> list:
+        if not len(tasks):
+            return []
+        n_labelers = max(1, len(self.dataset.labelers))
+        if self.keys is None:  # sorted once, on the first gold answer: a report without gold never pays for it
+            columns = self.dataset.annotations.columns()
+            keys = columns["tasks"].astype(np.int64) * n_labelers + columns["labelers"]
+            order = np.argsort(keys, kind="stable")
+            self.keys, self.codes = keys[order], columns["week_codes"][order]
+        if not len(self.keys):
+            return [None] * len(tasks)
+        wanted = tasks.astype(np.int64) * n_labelers + labelers
+        at = np.maximum(np.searchsorted(self.keys, wanted, side="right") - 1, 0)
+        codes = np.where(self.keys[at] == wanted, self.codes[at], -1)
+        return [self.dataset.annotations.weeks[code] if code >= 0 else None for code in codes.tolist()]
+
+
 def _annotators(dataset: Dataset, checks) -> dict:
-    per_labeler = defaultdict(lambda: {"annotations": 0, "flags": 0, "lead_times": []})
-    for _, w, flagged, _, lead_time, _ in dataset.annotations:
-        record = per_labeler[w]
-        record["annotations"] += 1
-        record["flags"] += int(flagged)
-        if isinstance(lead_time, (int, float)):
-            record["lead_times"].append(lead_time)
+    columns = dataset.annotations.columns()
+    n_labelers = len(dataset.labelers)
+    counted = np.bincount(columns["labelers"], minlength=n_labelers)
+    flags = np.bincount(columns["labelers"], weights=columns["reason_codes"] >= 0, minlength=n_labelers)
+    timed = ~np.isnan(columns["lead_times"])
+    order = np.argsort(columns["labelers"][timed], kind="stable")
+    times_by_labeler = np.split(columns["lead_times"][timed][order],
+                                np.searchsorted(columns["labelers"][timed][order], np.arange(1, n_labelers))) if n_labelers else []
     annotators = {}
     for w, name in enumerate(dataset.labelers):
         gold_right, gold_n = checks[w]["gold"]
         agree, seen = checks[w]["consensus"]
         low, high = wilson_interval(gold_right, gold_n)
-        record = per_labeler[w]
+        times = times_by_labeler[w]
         annotators[name] = {
             "gold_accuracy": _num(gold_right / gold_n) if gold_n else None,
             "gold_n": gold_n, "gold_ci_low": _num(low), "gold_ci_high": _num(high),
             "agreement_with_consensus": _num(agree / seen) if seen else None,
-            "flag_rate": _num(record["flags"] / record["annotations"]) if record["annotations"] else None,
-            "annotations": record["annotations"],
-            "median_lead_time": _num(float(np.median(record["lead_times"]))) if record["lead_times"] else None,
+            "flag_rate": _num(flags[w] / counted[w]) if counted[w] else None,
+            "annotations": int(counted[w]),
+            "median_lead_time": _num(float(np.median(times))) if len(times) else None,
             "trend": {week: _num(right / n) for week, (right, n) in sorted(checks[w]["weeks"].items())},
             "per_label": checks[w]["per_label"],  # control -> gold label -> recall; see per_label_recall
         }

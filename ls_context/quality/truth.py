@@ -17,8 +17,8 @@ class MajorityVote:
     """
 
     def fit(self, tasks, labelers, labels, n_tasks: int, n_labels: int) -> "MajorityVote":
-        tasks, labels = np.asarray(tasks, dtype=np.int64), np.asarray(labels, dtype=np.int64)
-        votes = np.bincount(tasks * n_labels + labels, minlength=n_tasks * n_labels).reshape(n_tasks, n_labels).astype(float)
+        tasks, labels = np.asarray(tasks), np.asarray(labels)
+        votes = np.bincount(tasks.astype(np.int64) * n_labels + labels, minlength=n_tasks * n_labels).reshape(n_tasks, n_labels).astype(float)
         totals = votes.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             self.probas_ = np.where(totals > 0, votes / totals, np.nan)
@@ -43,7 +43,7 @@ class DawidSkene:
         self.n_iter, self.tol, self.smoothing = n_iter, tol, smoothing
 
     def fit(self, tasks, labelers, labels, n_tasks: int, n_labels: int, n_labelers: int | None = None, gold=None) -> "DawidSkene":
-        tasks, labelers, labels = (np.asarray(a, dtype=np.int64) for a in (tasks, labelers, labels))
+        tasks, labelers, labels = (np.asarray(a) for a in (tasks, labelers, labels))  # int32 columns stay int32
         n_labelers = n_labelers or (int(labelers.max()) + 1 if len(labelers) else 0)
         if len(tasks) == 0:  # nothing to infer from
             self.probas_ = np.full((n_tasks, n_labels), np.nan)
@@ -61,7 +61,7 @@ class DawidSkene:
         pairs = sparse.csr_matrix(
             (np.ones(len(tasks)), (tasks, labelers * n_labels + labels)), shape=(n_tasks, n_labelers * n_labels),
         )
-        pairs_by_labeler = pairs.T.tocsr()
+        pairs_by_labeler = pairs.T  # a view (CSC), not a second copy: at millions of labels memory counts
         for step in range(1, self.n_iter + 1):
             errors, priors = self._m_step(posteriors, pairs_by_labeler, n_labelers, n_labels)
             updated = self._e_step(errors, priors, pairs)

@@ -1,11 +1,12 @@
 """The store: tables (`models`), the database and its schema upgrades (`store`), and Alembic migrations."""
 
 from .models import (
-    Annotation, Base, Check, Event, Feedback, Flag, Gold, GuidelinesVersion, Key, Labeler, TaskData, Writeback, now,
+    Annotation, AnswersChanged, Base, Check, Event, Feedback, Flag, Gold, GuidelinesVersion, Key, Labeler, Lease,
+    Lesson, ModelVersion, TaskData, Writeback, now,
 )
 from .store import SECRET_KEYS, Store, StoreError, safe_url, without_secrets
 
 __all__ = [
-    "Annotation", "Base", "Check", "Event", "Feedback", "Flag", "Gold", "GuidelinesVersion", "Key", "Labeler", "TaskData",
-    "Writeback", "now", "SECRET_KEYS", "Store", "StoreError", "safe_url", "without_secrets",
+    "Annotation", "AnswersChanged", "Base", "Check", "Event", "Feedback", "Flag", "Gold", "GuidelinesVersion",
+    "Key", "Labeler", "Lease", "Lesson", "ModelVersion", "TaskData", "Writeback", "now", "SECRET_KEYS", "Store", "StoreError", "safe_url", "without_secrets",
 ]

@@ -177,3 +177,53 @@ class Key(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class AnswersChanged(Base):
+    """A task whose answers changed, with all of them as they now stand: what every server's model learns next.
+
+    Written in the transaction that processed the annotation; each server process learns the rows
+    after its model's cursor in id order (through their `Lesson`s), so every process learns the same.
+    """
+
+    __tablename__ = "ls_answers_changed"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer, index=True)
+    task_id: Mapped[int] = mapped_column(Integer)
+    answers: Mapped[list] = mapped_column(JSON)  # [{"labeler": id or null, "annotation": id, "result": [...]}], usable ones
+    data: Mapped[dict] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)  # when the webhook arrived
+
+
+class ModelVersion(Base):
+    """One published full fit of a project's model: its file in the model directory, and what it already learned."""
+
+    __tablename__ = "ls_model_versions"
+    __table_args__ = (UniqueConstraint("project_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer, index=True)
+    version: Mapped[str] = mapped_column(String(100))
+    config_hash: Mapped[str] = mapped_column(String(32))
+    file: Mapped[str] = mapped_column(String(200))
+    learned_up_to: Mapped[int] = mapped_column(Integer, default=0)  # the last AnswersChanged id the fit had read
+    examples: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class Lesson(Base):
+    """What one recorded answer teaches one published model, computed once by the project's learner, applied by all."""
+
+    __tablename__ = "ls_lessons"
+    answer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # an AnswersChanged id
+    record_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # a ModelVersion id
+    lesson: Mapped[dict] = mapped_column(JSON)  # control -> the ChoiceModel lesson
+
+
+class Lease(Base):
+    """Who does one job for a project right now ("fit": the full fit; "learn": the lessons), until when."""
+
+    __tablename__ = "ls_leases"
+    project_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
