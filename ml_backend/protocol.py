@@ -162,7 +162,9 @@ def webhook():
     if isinstance(project, dict) and isinstance(project.get("label_config"), str) and project.get("id") is not None:
         state.models.remember_config(project_id_of(project), project["label_config"])
     if body["action"] == "START_TRAINING" and project is not None:
+        # Each press of the button sends the same body: a repeat is still a request for a fit, not a duplicate.
         state.trainer.schedule(project_id_of(project), force=True)
+        status = "full fit scheduled"
     if event_id is not None:
         state.wake()
     else:

@@ -43,6 +43,7 @@ GROWTH = 0.1  # a full fit is due when the answers learned one by one since the 
 LEASES = {"fit": timedelta(minutes=15), "learn": timedelta(seconds=10)}
 FIT_WAIT = 120.0  # seconds a process waits for another's first fit before fitting its own copy
 CATCH_UP_BATCH = 500
+KEPT_FILES = 3  # published model files kept per project
 
 
 @dataclass
@@ -366,9 +367,11 @@ class ModelRegistry:
                                                        AnswersChanged.id <= previous.learned_up_to)
                 session.execute(delete(Lesson).where(Lesson.answer_id.in_(done)))
                 session.execute(delete(AnswersChanged).where(AnswersChanged.id.in_(done)))
-        for old in directory.glob("model-*.skops"):
-            if old.name != name and time.time() - old.stat().st_mtime > 600:
-                old.unlink(missing_ok=True)  # kept ten minutes, for a process still loading it
+        # The newest few stay (a process may be reading one); a process that finds its file gone loads a newer one.
+        by_age = sorted(directory.glob("model-*.skops"), key=lambda path: path.stat().st_mtime, reverse=True)
+        for old in by_age[KEPT_FILES:]:
+            if time.time() - old.stat().st_mtime > 60:
+                old.unlink(missing_ok=True)
 
     def _published(self, project_id: str, wanted: str) -> Loaded | None:
         newest = self._newest(project_id)

@@ -50,7 +50,7 @@ class Trainer:
                 self._forced.discard(project_id)
                 self._busy = True
             wait = self._last.get(project_id, -1e9) + self.min_interval - time.monotonic()
-            if wait > 0:
+            if wait > 0 and not forced:  # "Start training" is a person asking: now, not in a few seconds
                 time.sleep(wait)  # annotations arriving meanwhile join this refit
             self._last[project_id] = time.monotonic()
             try:

@@ -125,3 +125,28 @@ def test_switching_embeddings_on_refits_instead_of_restoring_the_words_only_mode
 def test_a_mistyped_model_name_is_refused_without_going_online():
     with pytest.raises(LSContextError, match="embedding model 'pakaged' cannot be loaded .*a name in the local cache"):
         embedding_factory("pakaged")
+
+
+def test_a_lesson_carries_the_embedding_so_no_other_process_embeds_the_text_again(embedder):
+    """What one task teaches an embeddings model goes through the store as JSON and is applied elsewhere unchanged."""
+    import json
+
+    guidelines = parse(GUIDELINES)
+    factory = lambda multilabel: EmbeddingTextClassifier(embedder, multilabel)  # noqa: E731
+    learner, other = (ContextModel(CONFIG, guidelines, factory).fit({}) for _ in range(2))
+    example = Example(PARAPHRASE, ("Negative",), "consensus", weight=1.0, task_id=5, agreed_by=2, data={"text": PARAPHRASE})
+    lesson = json.loads(json.dumps(learner.choices[0].lesson(5, example)))  # as the store keeps it
+
+    calls = []
+    encode = embedder._encoder.encode
+    embedder._encoder.encode = lambda texts, **options: calls.append(list(texts)) or encode(texts, **options)
+    try:
+        other.choices[0].learn(lesson)
+    finally:
+        embedder._encoder.encode = encode
+    predicted = other.predict([{"id": 9, "data": {"text": "Dull and far too long, I left before the end."}}])[0]
+
+    assert calls == []  # applying the lesson embedded nothing
+    assert len(lesson["parts"]["learned_"]["reference"]["dense"]) == 384
+    rationale = {item["from_name"]: item for item in predicted["result"]}["ls_rationale"]["value"]["text"][0]
+    assert f'"{PARAPHRASE}"' in rationale  # the learned task is now the closest example

@@ -82,3 +82,8 @@ def test_a_task_too_large_to_be_real_stops_reading(monkeypatch):
     with pytest.raises(ExportError, match="is not valid JSON"):
         list(iter_export(handle, "export.json"))
     assert handle.tell() < 10_000  # gave up long before the end
+
+
+def test_a_file_cut_between_two_tasks_says_it_ends_early():
+    with pytest.raises(ExportError, match=r"the file ends inside the list, after task 2"):
+        read(b'[{"id": 1}, {"id": 2}, ')

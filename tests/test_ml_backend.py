@@ -292,6 +292,22 @@ def test_start_training_refits_and_other_actions_are_ignored(app, client):
     assert client.post("/webhook", json={"action": "ANNOTATION_CREATED", "task": {}}).status_code == 400
 
 
+def test_start_training_fits_at_once_even_within_the_refit_interval(tmp_path):
+    app = create_app(insecure_config(tmp_path, guidelines=GUIDELINES, refit_interval=600))
+    client = app.test_client()
+    training = sample("ml-webhook-start-training.json")
+    training["project"] = {**training["project"], "id": 7, "label_config": CONFIG}
+
+    answers = []
+    for _ in range(2):  # the same body twice, as two presses of the button send
+        answers.append(client.post("/webhook", json=training).json)
+        assert backend(app).settle()
+
+    assert [answer["event"] for answer in answers] == ["full fit scheduled"] * 2
+    assert backend(app).models.version("7") == "ls-context-g1.0.0-r1"  # two fits, the second not held back 600 s
+    backend(app).close()
+
+
 def test_the_model_and_its_version_survive_a_restart(tmp_path, monkeypatch):
     settings = insecure_config(tmp_path, guidelines=GUIDELINES)
     first = create_app(settings)

@@ -18,7 +18,7 @@ RUN_BY = {
     "export LABEL_STUDIO_API_KEY=... BASIC_AUTH_PASS=... LS_CONTEXT_WEBHOOK_SECRET=$(openssl rand -hex 16)": "tests/test_production.py",
     "pip install 'ls-context[production,postgres]'": "tests/test_wheel.py (the wheel, installed into a fresh venv)",
     "ls-context db upgrade": "tests/test_production.py",
-    "gunicorn --bind 0.0.0.0:9090 --worker-class gthread --workers 1 --threads 8 'ml_backend.wsgi:app'": "tests/test_production.py",
+    "gunicorn --bind 0.0.0.0:9090 --worker-class gthread --workers 4 --threads 8 'ml_backend.wsgi:app'": "tests/test_production.py",
     "ls-context config show": "tests/test_production.py",
     "ls-context setup --project 12 --guidelines sentiment.yaml": "tests/test_production.py",
     "ls-context gold import --project 12 gold.json": "tests/test_production.py",

@@ -96,6 +96,8 @@ def measure(source: Source):
     gold = source.gold_file()
     with click.progressbar(length=1, label="reading annotations", file=sys.stderr) as bar:
         dataset = build(source.stream(bar), gold, source.stored_gold)
+    if not dataset.task_ids:
+        click.echo("warning: the export holds no tasks: nothing below is measured", err=True)
     gold_tasks = max((len(control.gold) for control in dataset.controls.values()), default=0)
     click.echo(f"computing agreement, consensus and accuracy ({gold_tasks} gold task(s))...", err=True)
     return compute(dataset), dataset

@@ -184,7 +184,8 @@ class _TaskList:
                 raise self._invalid(f"expected ',' or ']' after task {number}" if after else "the file ends inside the list")
 
     def _item(self, number: int):
-        self._next_char()
+        if not self._next_char():
+            raise self._invalid(f"the file ends inside the list, after task {number - 1}" if number > 1 else "the file ends inside the list")
         while True:
             try:
                 item, self.pos = self.decoder.raw_decode(self.text, self.pos)
@@ -193,7 +194,7 @@ class _TaskList:
                 # Usually the task goes on in the next chunk: read at least as much again, and retry.
                 pending = len(self.text) - self.pos
                 if pending > self.MAX_TASK or not self._more(max(self.CHUNK, pending)):
-                    raise self._invalid(f"{error.msg} (task {number})") from None
+                    raise self._invalid(f"{error.msg} (in the list's task number {number})") from None
             except RecursionError:
                 raise ExportError(f"{self.path}: the export nests too deeply to be a Label Studio export") from None
 
