@@ -172,9 +172,9 @@ class ModelRegistry:
         if not label_config:
             log.debug("project %s: nothing to refit before the first /setup or /predict", project_id)
             return None
-        current = self._loaded.get(project_id)
-        if current is not None and not force and not self.due(project_id, current):
+        if project_id in self._loaded and not force and not self.due(project_id):
             return None
+        current = self._loaded.get(project_id)  # after `due`, which may have loaded a newer version
         if not self._claim(project_id):
             return None  # another process is fitting: the watcher loads its result
         try:
@@ -190,10 +190,11 @@ class ModelRegistry:
             self._loaded[project_id] = fitted
         return fitted
 
-    def due(self, project_id: str, loaded: Loaded) -> bool:
+    def due(self, project_id: str) -> bool:
         """Is a full fit worth its cost? When the answers learned one by one since the last reach a tenth of its examples."""
         self.sync(project_id)
-        return self._loaded.get(project_id, loaded).learned_since_fit >= self._loaded.get(project_id, loaded).next_fit_at
+        loaded = self._loaded.get(project_id)
+        return loaded is not None and loaded.learned_since_fit >= loaded.next_fit_at
 
     def sync(self, project_id: str) -> None:
         """Bring this process's model up to date: a newer published version, then the answers recorded since."""
@@ -242,7 +243,8 @@ class ModelRegistry:
                 started = time.thread_time()
                 lesson = stored.get(row.id)
                 if lesson is None:
-                    learner = learner if learner is not None else (not loaded.record_id or self._claim(project_id, "learn"))
+                    # One learner per published version: a process still on an older one never holds up the newest.
+                    learner = learner if learner is not None else (not loaded.record_id or self._claim(project_id, f"learn:{loaded.record_id}"))
                     if not learner:
                         return  # the learner has not written it yet: the next poll applies it
                     lesson = self._lesson(loaded, row)
@@ -414,13 +416,13 @@ class ModelRegistry:
                       examples_at_fit=record.examples, record_id=record.id)
 
     def _claim(self, project_id: str, kind: str = "fit") -> bool:
-        """Take (or keep) the project's lease for a job, unless another live process holds it."""
+        """Take (or keep) the project's lease for a job ("fit", or "learn:<version record>"), unless another live process holds it."""
         from sqlalchemy import or_, update
         from sqlalchemy.exc import IntegrityError
 
         from ls_context.store import Lease, now
 
-        until = now() + LEASES[kind]
+        until = now() + LEASES[kind.partition(":")[0]]
         with self.store.session() as session:
             taken = session.execute(update(Lease).where(
                 Lease.project_id == int(project_id), Lease.kind == kind, or_(Lease.until < now(), Lease.owner == self.owner),

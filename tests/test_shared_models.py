@@ -154,7 +154,8 @@ def test_each_answer_is_turned_into_a_lesson_once_and_every_process_applies_it(p
     first, second = processes
     reader = second.test_client()
     reader.post("/predict", json=predict_body("Where do I find my invoice?"))
-    assert backend(first).models._claim("7", "learn")  # the first process is the project's learner
+    loaded = backend(first).models.model("7", CONFIG)
+    assert backend(first).models._claim("7", f"learn:{loaded.record_id}")  # the first process is the version's learner
     backend(second).models._lesson = lambda *args: pytest.fail("the second process computed a lesson the learner owns")
 
     event = annotation_event(70, "Billing is wrong twice", "Frustrated but salvageable")

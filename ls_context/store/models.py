@@ -220,10 +220,10 @@ class Lesson(Base):
 
 
 class Lease(Base):
-    """Who does one job for a project right now ("fit": the full fit; "learn": the lessons), until when."""
+    """Who does one job for a project right now ("fit": the full fit; "learn:<record id>": a version's lessons), until when."""
 
     __tablename__ = "ls_leases"
     project_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
     until: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -46,7 +46,7 @@ def upgrade() -> None:
     op.create_table(
         "ls_leases",
         sa.Column("project_id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("kind", sa.String(16), primary_key=True),
+        sa.Column("kind", sa.String(32), primary_key=True),
         sa.Column("owner", sa.String(64), nullable=False),
         sa.Column("until", sa.DateTime(timezone=True), nullable=False),
     )
