@@ -190,7 +190,7 @@ def test_odd_rows_are_skipped_and_counted():
             {"completed_by": 2, "result": [{"from_name": "c", "type": "choices", "value": {"choices": ["b"]}}]},
             {"result": [{"from_name": "c", "type": "choices", "value": {"choices": ["a"]}}]},
             {"completed_by": 3, "was_cancelled": True, "result": []},
-            {"completed_by": 3, "result": [{"from_name": "box", "type": "rectanglelabels", "value": {"x": 1}}]},
+            {"completed_by": 3, "result": [{"from_name": "point", "type": "keypointlabels", "value": {"x": 1}}]},
             "garbage",
         ]},
         {"data": {}},
@@ -200,7 +200,7 @@ def test_odd_rows_are_skipped_and_counted():
 
     assert metrics["skipped"] == {
         "annotation without completed_by": 1, "cancelled (skipped) annotation": 1,
-        "result of type 'rectanglelabels' (not measured)": 1, "malformed annotation": 1, "task without id": 1,
+        "result of type 'keypointlabels' (not measured)": 1, "malformed annotation": 1, "task without id": 1,
     }
     assert set(metrics["annotators"]) == {"1", "2", "3"}
 
@@ -214,3 +214,36 @@ def test_ratings_use_interval_alpha():
 
     assert metrics["agreement"]["stars"]["metric"] == "interval"
     assert metrics["agreement"]["stars"]["krippendorff_alpha"] == pytest.approx(1 - 14 / 78, abs=1e-4)
+
+
+SIX_TYPES = {  # one gold task per kind of result the gold check compares: (control, type, right value, wrong value)
+    "box": ("rectanglelabels", {"x": 10, "y": 10, "width": 30, "height": 20, "rectanglelabels": ["Car"]},
+            {"x": 60, "y": 60, "width": 10, "height": 10, "rectanglelabels": ["Car"]}),
+    "outline": ("polygonlabels", {"points": [[10, 10], [40, 10], [40, 40]], "polygonlabels": ["Person"]},
+                {"points": [[60, 60], [90, 60], [90, 90]], "polygonlabels": ["Person"]}),
+    "entity": ("labels", {"start": 0, "end": 9, "text": "ACME Corp", "labels": ["Company"]},
+               {"start": 14, "end": 20, "text": "Berlin", "labels": ["Company"]}),
+    "stars": ("rating", {"rating": 4}, {"rating": 1}),
+    "summary": ("textarea", {"text": ["Refund the second charge"]}, {"text": ["Nothing to do here at all"]}),
+    "triage": ("choices", {"choices": ["Urgent"]}, {"choices": ["Routine"]}),
+}
+
+
+def test_gold_accuracy_counts_every_kind_of_result_the_gold_check_compares():
+    """Six gold tasks, one per type; one labeler right on all, one wrong on all: 6/6 and 0/6, as their feedback says."""
+    def item(control, which):
+        kind, right, wrong = SIX_TYPES[control]
+        return {"from_name": control, "to_name": "media", "type": kind, "value": right if which == "right" else wrong}
+
+    export = [{"id": number, "data": {"text": "ACME Corp in Berlin"}, "annotations": [
+        {"completed_by": {"id": 99, "email": "lead@example.com"}, "ground_truth": True, "result": [item(control, "right")]},
+        {"completed_by": {"id": 1, "email": "right@example.com"}, "result": [item(control, "right")]},
+        {"completed_by": {"id": 2, "email": "wrong@example.com"}, "result": [item(control, "wrong")]},
+    ]} for number, control in enumerate(SIX_TYPES, start=1)]
+
+    metrics = compute(build(export))
+
+    right, wrong = metrics["annotators"]["right@example.com"], metrics["annotators"]["wrong@example.com"]
+    assert (right["gold_n"], right["gold_accuracy"]) == (6, 1.0)
+    assert (wrong["gold_n"], wrong["gold_accuracy"]) == (6, 0.0)
+    assert not any("not measured" in reason for reason in metrics["skipped"])

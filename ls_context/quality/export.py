@@ -24,11 +24,13 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ls_context.checks.compare import DEFAULT_PASS
 from ls_context.errors import LSContextError
 from ls_context.labelstudio.label_config import FLAG, FLAG_NOTE, INJECTED_CONTROLS, RULES_KEY
 
 NOMINAL = {"choices": "choices", "taxonomy": "taxonomy"}
 INTERVAL = {"rating": "rating", "number": "number"}
+COMPARED = set(DEFAULT_PASS) - set(NOMINAL) - set(INTERVAL)  # measured on gold by the gold check's comparison
 NOT_MEASURED = (set(INJECTED_CONTROLS) | {FLAG_NOTE}) - {FLAG}
 
 
@@ -123,6 +125,9 @@ class Dataset:
     annotations: Annotations = field(default_factory=Annotations)
     skipped: Counter = field(default_factory=Counter)
     projects: set = field(default_factory=set)  # the Label Studio project ids the tasks name
+    # Results the gold check compares whole (boxes, polygons, spans, text), by task index: each labeler's, and gold's.
+    compared: dict = field(default_factory=dict)  # task index -> [(labeler index, result items)]
+    compared_gold: dict = field(default_factory=dict)  # task index -> gold result items
 
 
 def load_export(path: str | Path, gold_path: str | Path | None = None) -> Dataset:
@@ -336,14 +341,16 @@ def _add_annotation(dataset: Dataset, t: int, annotation, labeler_index: dict) -
     if annotation.get("ground_truth"):
         return  # read as gold by _add_gold
     w = labeler_index.setdefault(name, len(labeler_index))
-    reason = ""
+    reason, regions = "", []
     for item in annotation["result"]:
         if not _well_formed(item):
             dataset.skipped["malformed result"] += 1
             continue
         answer = _answer(item)
         if answer is None:
-            if item["from_name"] not in NOT_MEASURED:
+            if _compared(item):
+                regions.append(item)
+            elif item["from_name"] not in NOT_MEASURED:
                 dataset.skipped[f"result of type '{item['type']}' (not measured)"] += 1
             continue
         control_name, kind, value = answer
@@ -352,9 +359,16 @@ def _add_annotation(dataset: Dataset, t: int, annotation, labeler_index: dict) -
             continue
         control = dataset.controls.setdefault(control_name, ControlLabels(control_name, kind))
         control.tasks.append(t), control.labelers.append(w), control.labels.append(control.code(value))
+    if regions:
+        dataset.compared.setdefault(t, []).append((w, regions))
     lead_time = annotation.get("lead_time")
     lead_time = float(lead_time) if isinstance(lead_time, (int, float)) and not isinstance(lead_time, bool) else None
     dataset.annotations.add(t, w, reason, lead_time, _week(annotation.get("created_at")))
+
+
+def _compared(item: dict) -> bool:
+    """A result the gold check compares as a whole (regions, spans, text) rather than as one label."""
+    return item["type"].lower() in COMPARED and item["from_name"] not in NOT_MEASURED
 
 
 def _well_formed(item) -> bool:
@@ -397,11 +411,16 @@ def _add_gold_annotations(dataset: Dataset, t: int, task: dict) -> None:
     for annotation in _listed(task.get("annotations")):
         if not (isinstance(annotation, dict) and annotation.get("ground_truth") and not annotation.get("was_cancelled")):
             continue
+        regions = []
         for item in _listed(annotation.get("result")):
             answer = _answer(item)
             if answer and answer[0] != FLAG:
                 control = dataset.controls.setdefault(answer[0], ControlLabels(answer[0], answer[1]))
                 control.gold[t] = control.code(answer[2])
+            elif answer is None and _well_formed(item) and _compared(item):
+                regions.append(item)
+        if regions:
+            dataset.compared_gold[t] = regions
 
 
 def _listed(value) -> list:

@@ -48,6 +48,7 @@ def compute(dataset: Dataset) -> dict:
                 checks[w]["per_label"][control.name] = per_label_recall(table, result["confusions"]["labels"])
         consensus.add(control, *result["consensus"])
         gaps.extend(result["gaps"])
+    _compared_on_gold(dataset, checks, week_of)
     gaps.extend(_flag_gaps(dataset))
     return {
         "annotators": _annotators(dataset, checks),
@@ -172,6 +173,27 @@ def dump(metrics: dict, handle) -> None:
         else:
             handle.write(json.dumps(value, indent=1).replace("\n", "\n "))
     handle.write("\n}\n")
+
+
+def _compared_on_gold(dataset: Dataset, checks, week_of) -> None:
+    """Gold answers on boxes, polygons, spans and text, judged by the same comparison as the labeler's feedback."""
+    from ls_context.checks.compare import compare
+
+    for t, expected in dataset.compared_gold.items():
+        for w, given in dataset.compared.get(t, []):
+            week = week_of(np.array([t]), np.array([w]))[0]
+            try:
+                verdicts = compare(expected, given)
+            except (TypeError, ValueError, AttributeError):  # an export edited by hand may hold anything
+                dataset.skipped["result the gold comparison cannot read"] += 1
+                continue
+            for verdict in verdicts:
+                if verdict.checked:
+                    checks[w]["gold"][0] += int(verdict.passed)
+                    checks[w]["gold"][1] += 1
+                    if week:
+                        checks[w]["weeks"][week][0] += int(verdict.passed)
+                        checks[w]["weeks"][week][1] += 1
 
 
 def _confusion(expected: np.ndarray, given: np.ndarray, n_labels: int) -> list[list[int]]:
