@@ -54,7 +54,7 @@ class Learned:
 
     def __getstate__(self) -> dict:
         state = {key: value for key, value in self.__dict__.items() if key not in ("references", "row_of_task")}
-        state["references_json"] = json.dumps([_example_data(e) | {"why": e.why} for e in self.references])
+        state["references_json"] = json.dumps([_example_data(e) for e in self.references])
         if self.index is not None and self.index is getattr(self.classifier, "vectorizer_", None):
             state["index"] = "the classifier's vectorizer"  # one vocabulary in the file, read back as one object
         return state
@@ -62,7 +62,7 @@ class Learned:
     def __setstate__(self, state: dict) -> None:
         references = json.loads(state.pop("references_json", "[]"))
         self.__dict__.update(state)
-        self.references = [Example(**{**data, "labels": tuple(data["labels"])}) for data in references]
+        self.references = [_example_from(data) for data in references]
         if self.index == "the classifier's vectorizer":
             self.index = self.classifier.vectorizer_
         self.row_of_task = {e.task_id: row for row, e in enumerate(self.references) if e.task_id is not None}
@@ -246,7 +246,7 @@ class ChoiceModel:
 
     def learn(self, lesson: dict) -> None:
         """Apply a lesson (see `lesson`): cheap, and the same model in every process that applies the same ones."""
-        example = Example(**{**lesson["example"], "labels": tuple(lesson["example"]["labels"])}) if lesson["example"] else None
+        example = _example_from(lesson["example"]) if lesson["example"] else None
         for name in ("learned_", "without_gold_"):
             learned = getattr(self, name)
             if learned is None:
@@ -452,8 +452,13 @@ def _fired_for(label: str, hits: list) -> bool:
 
 
 def _example_data(example: Example) -> dict:
-    return {"text": example.text, "labels": list(example.labels), "source": example.source, "weight": example.weight,
-            "task_id": example.task_id, "agreed_by": example.agreed_by, "data": example.data}
+    """An example as JSON (in a lesson, in a saved model); `_example_from` reads it back."""
+    return {"text": example.text, "labels": list(example.labels), "source": example.source, "why": example.why,
+            "weight": example.weight, "task_id": example.task_id, "agreed_by": example.agreed_by, "data": example.data}
+
+
+def _example_from(data: dict) -> Example:
+    return Example(**{**data, "labels": tuple(data["labels"])})
 
 
 def _row_data(row) -> dict:

@@ -62,7 +62,11 @@ class Loaded:
     next_fit_at: int = 0  # answers learned one by one before a full fit is due
 
     def __post_init__(self):
-        self.next_fit_at = self.next_fit_at or max(1, math.ceil(GROWTH * self.examples_at_fit))
+        self.next_fit_at = self.next_fit_at or self.growth()
+
+    def growth(self) -> int:
+        """How many answers learned one by one make a tenth of what the last full fit learned from."""
+        return max(1, math.ceil(GROWTH * self.examples_at_fit))
 
 
 @dataclass
@@ -180,7 +184,7 @@ class ModelRegistry:
         try:
             fitted = self._fit(project_id, label_config)
             if current is not None and current.config_hash == fitted.config_hash and not self._no_worse_on_gold(fitted, current):
-                current.next_fit_at = current.learned_since_fit + max(1, math.ceil(GROWTH * current.examples_at_fit))
+                current.next_fit_at = current.learned_since_fit + current.growth()
                 return None
             self._publish(project_id, fitted)
         finally:

@@ -119,8 +119,7 @@ class Processor:
                 if row is not None:
                     tasks.add((row.project_id, row.task_id))
                     session.delete(row)
-        session.flush()
-        for project, task_id in sorted(tasks):
+        for project, task_id in sorted(tasks):  # answers_changed flushes the deletions first
             answers_changed(session, project, task_id, received_at)
         return {project_id} if ids and project_id is not None else set()
 

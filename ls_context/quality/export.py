@@ -305,12 +305,10 @@ class _Reader:
             if task_id is None:
                 dataset.skipped["gold task not found in the export"] += 1
                 continue
-            _add_gold_annotations(dataset, self.task_index[task_id], {"annotations": [
-                {**a, "ground_truth": True} for a in _listed(item.get("annotations")) if isinstance(a, dict)]})
+            _add_gold_task(dataset, self.task_index[task_id], item)
         for item in (stored_gold(dataset.projects) if stored_gold else []):
             if item.get("id") in self.task_index:
-                _add_gold_annotations(dataset, self.task_index[item["id"]], {"annotations": [
-                    {**a, "ground_truth": True} for a in _listed(item.get("annotations")) if isinstance(a, dict)]})
+                _add_gold_task(dataset, self.task_index[item["id"]], item)
         for control in dataset.controls.values():
             control.sort_values()
         return dataset
@@ -404,6 +402,12 @@ def _add_prediction(dataset: Dataset, t: int, prediction) -> None:
             rule = str(rules[0]) if isinstance(rules, list) and rules else ""
             control = dataset.controls.setdefault(answer[0], ControlLabels(answer[0], answer[1]))
             control.predictions[t] = (control.code(answer[2]), rule)
+
+
+def _add_gold_task(dataset: Dataset, t: int, item: dict) -> None:
+    """A gold task's expected annotations (a gold file's, or the store's), as gold answers of task index t."""
+    _add_gold_annotations(dataset, t, {"annotations": [
+        {**a, "ground_truth": True} for a in _listed(item.get("annotations")) if isinstance(a, dict)]})
 
 
 def _add_gold_annotations(dataset: Dataset, t: int, task: dict) -> None:

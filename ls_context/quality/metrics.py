@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ls_context.checks.compare import compare
 from ls_context.quality.agreement import MISSING, cohen_matrix, fleiss_kappa, krippendorff_alpha, mean_pairwise, per_label_agreement
 from ls_context.quality.export import ControlLabels, Dataset
 from ls_context.quality.truth import DawidSkene
@@ -177,8 +178,6 @@ def dump(metrics: dict, handle) -> None:
 
 def _compared_on_gold(dataset: Dataset, checks, week_of) -> None:
     """Gold answers on boxes, polygons, spans and text, judged by the same comparison as the labeler's feedback."""
-    from ls_context.checks.compare import compare
-
     for t, expected in dataset.compared_gold.items():
         for w, given in dataset.compared.get(t, []):
             week = week_of(np.array([t]), np.array([w]))[0]
