@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from vader import data as vader  # noqa: E402
 
-from ls_context.demo.scenarios import SCENARIOS  # noqa: E402
+from ls_context.demo.scenarios import CLASSIFICATION as SCENARIOS  # noqa: E402
 from ls_context.guidelines import load  # noqa: E402
 from ls_context.quality.export import data_key  # noqa: E402
 from ml_backend.calibration import expected_calibration_error  # noqa: E402

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 import ls_context.guidelines.rules as rule_engine  # noqa: E402
 from ls_context.guidelines import load  # noqa: E402
 from ls_context.quality.export import data_key  # noqa: E402
-from ls_context.demo.scenarios import SCENARIOS  # noqa: E402
+from ls_context.demo.scenarios import CLASSIFICATION as SCENARIOS  # noqa: E402
 from ml_backend.context_model import ContextModel, Example  # noqa: E402
 
 CLOSEST = re.compile(r'^Closest \w+ example: ".*" -> ([^(\n]+?)(?: \(|$)', re.MULTILINE)

@@ -105,8 +105,10 @@ def predict():
     check_context(params.get("context"), loaded.model)
     results = [finish(prediction, loaded, task) for task, prediction in zip(tasks, loaded.model.predict(tasks))]
     backend().metrics.predicted(len(tasks), sum(1 for r in results if r), time.perf_counter() - started)
-    # `examples` is ours (Label Studio reads only the other two): `ls-context setup` warns when it is 0.
-    return jsonify(results=results, model_version=loaded.version, examples=loaded.model.examples_used)
+    # `examples` and `controls` are ours (Label Studio reads only the other two): `ls-context setup` explains them.
+    model = loaded.model
+    return jsonify(results=results, model_version=loaded.version, examples=model.examples_used,
+                   controls={"choices": [m.name for m in model.choices], "spans": [m.name for m in model.spans]})
 
 
 def check_tasks(tasks) -> None:

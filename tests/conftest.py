@@ -111,11 +111,12 @@ def page(browser, labeler_state):
 def screenshot(request):
     """Save a page's screenshot under test-artifacts/, named after the test."""
 
-    def take(page, name: str = "", full_page: bool = True) -> Path:
+    def take(page, name: str = "", full_page: bool | None = True) -> Path:
+        """`page` may also be a locator (one element): give full_page=None then."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name + (f"-{name}" if name else ""))
         path = ARTIFACTS / f"{stem}.png"
-        page.screenshot(path=str(path), full_page=full_page)
+        page.screenshot(path=str(path), **({} if full_page is None else {"full_page": full_page}))
         return path
 
     return take

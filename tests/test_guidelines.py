@@ -125,6 +125,16 @@ def test_duplicate_labels_and_bad_gate_values_are_errors():
     assert any("gate.min_accuracy: must be between 0 and 1" in error for error in errors)
 
 
+def test_the_gold_checks_match_marks_and_the_region_iou_bar_come_from_the_gate_section():
+    good = parse(MINIMAL + "gate:\n  min_region_iou: 0.75\n  match:\n    rectanglelabels: 0.6\n    triage: 1\n")
+    assert good.gate.min_region_iou == 0.75 and good.gate.match == {"rectanglelabels": 0.6, "triage": 1.0}
+
+    errors = errors_of(MINIMAL + "gate:\n  min_region_iou: 2\n  match:\n    boxes: high\n    spans: 1.5\n")
+    assert any("gate.min_region_iou: must be between 0 and 1" in error for error in errors), errors
+    assert any("gate.match.boxes" in error for error in errors) and any("gate.match.spans: must be between 0 and 1" in error for error in errors)
+    assert any("gate.match: expected a mapping" in error for error in errors_of(MINIMAL + "gate:\n  match: 0.5\n"))
+
+
 @pytest.mark.parametrize("text, message", [("", "the file is empty"), ("a: [b", "not valid YAML"), ("- a\n- b\n", "expected a mapping")])
 def test_files_that_are_not_guidelines_at_all(text, message):
     assert message in errors_of(text)[0]

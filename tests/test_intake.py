@@ -140,6 +140,34 @@ def test_processing_checks_gold_and_keeps_the_labelers_feedback_in_the_store_onc
     assert writebacks == []  # nothing about a gold task goes to Label Studio, where every labeler could read it
 
 
+def test_the_gold_check_passes_a_box_at_the_guidelines_match_threshold_as_the_report_does(store):
+    """One setting, `gate.match`, decides the labeler's verdict in the feedback and in the report alike."""
+    from dataclasses import replace
+
+    from ls_context.guidelines import load
+    from ls_context.quality.export import build
+    from ls_context.quality.metrics import compute
+
+    def boxes(x):
+        return [{"from_name": "objects", "to_name": "image", "type": "rectanglelabels",
+                 "value": {"x": x, "y": 0, "width": 10, "height": 10, "rectanglelabels": ["Car"]}}]
+    guidelines = load(ROOT / "examples" / "street-scenes" / "guidelines.yaml")
+    loose = replace(guidelines, gate=replace(guidelines.gate, match={"objects": 0.5}))
+    strict = replace(guidelines, gate=replace(guidelines.gate, match={"rectanglelabels": 0.7}))
+    for task_id, rules in ((21, loose), (22, strict)):
+        with store.session() as session:
+            session.add(Gold(task_id=task_id, project_id=3, result=boxes(0), explanation=""))
+        given = {**event(annotation_id=task_id, task_id=task_id), "annotation": {
+            "id": task_id, "result": boxes(2), "updated_at": "2026-11-28T10:00:00Z", "completed_by": 4}}  # IoU 80 / 120
+        Processor(store, lambda _, rules=rules: rules).annotation(given, 3)
+        export = [{"id": task_id, "annotations": [{"completed_by": 4, "result": boxes(2)}]}]
+        report = compute(build(export, [{"id": task_id, "annotations": [{"result": boxes(0)}]}]), rules.gate.match)
+        with store.session() as session:
+            feedback = session.scalar(select(Feedback).where(Feedback.task_id == task_id))
+        assert feedback.passed is (rules is loose)
+        assert report["annotators"]["4"]["gold_accuracy"] == (1.0 if rules is loose else 0.0)
+
+
 def test_an_older_version_arriving_late_changes_nothing(store):
     processor = Processor(store)
     processor.annotation(event(flag="Unsure", updated="2026-11-28T11:00:00Z"), 3)

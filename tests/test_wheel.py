@@ -63,7 +63,8 @@ def test_the_examples_and_the_wsgi_entry_ship_too(installed, tmp_path):
     listed = run(installed, tmp_path, "python", "-c", code)
 
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.strip() == "[('claim-triage', 240, 36), ('lead-qualification', 220, 30), ('support-triage', 240, 30)]"
+    assert listed.stdout.strip() == ("[('claim-entities', 64, 20), ('claim-triage', 240, 36), ('lead-qualification', 220, 30), "
+                                     "('street-scenes', 44, 16), ('support-triage', 240, 30)]")
 
 
 def test_the_demos_preflight_writes_nothing_and_says_where_label_studio_will_go(installed, tmp_path):

@@ -8,6 +8,7 @@ when its labels agree. A control type not listed here is reported as not checked
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ DEFAULT_PASS = {
     "textarea": 0.8, "rating": 1.0, "number": 1.0,
 }
 TOLERANCE = {"rating": 0.0, "number": 0.0}
+SPAN_KINDS = {"labels", "hypertextlabels"}
+BOX_KINDS = {"rectanglelabels", "rectangle"}
+POLYGON_KINDS = {"polygonlabels", "polygon"}
+REGION_KINDS = SPAN_KINDS | BOX_KINDS | POLYGON_KINDS
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ def compare(expected: list[dict], given: list[dict], thresholds: dict | None = N
     """One verdict per control that the expected result answers (ls-context's own controls aside)."""
     thresholds = {**DEFAULT_PASS, **(thresholds or {})}
     tolerances = {**TOLERANCE, **(tolerances or {})}
-    wanted, answered = _by_control(expected), _by_control(given)
+    wanted, answered = by_control(expected), by_control(given)
     verdicts = []
     for control, items in wanted.items():
         kind = str(items[0].get("type", "")).lower()
@@ -54,7 +59,8 @@ def compare(expected: list[dict], given: list[dict], thresholds: dict | None = N
     return verdicts
 
 
-def _by_control(result: list[dict]) -> dict[str, list[dict]]:
+def by_control(result: list[dict]) -> dict[str, list[dict]]:
+    """A result's items grouped by control, ls-context's own controls left out."""
     found = defaultdict(list)
     for item in result or []:
         if isinstance(item, dict) and isinstance(item.get("value"), dict) and not str(item.get("from_name", "")).startswith("ls_"):
@@ -67,12 +73,8 @@ def _score(kind: str, expected: list[dict], given: list[dict], tolerances: dict)
         return _jaccard(_choice_set(expected, "choices"), _choice_set(given, "choices"))
     if kind == "taxonomy":
         return _jaccard(_choice_set(expected, "taxonomy"), _choice_set(given, "taxonomy"))
-    if kind in ("labels", "hypertextlabels"):
-        return _match_regions(expected, given, _span_iou, kind)
-    if kind in ("rectanglelabels", "rectangle"):
-        return _match_regions(expected, given, _box_iou, kind)
-    if kind in ("polygonlabels", "polygon"):
-        return _match_regions(expected, given, _polygon_iou, kind)
+    if kind in REGION_KINDS:
+        return _match_regions(expected, given, overlap_of(kind), kind)
     if kind == "textarea":
         return _text_similarity(expected, given)
     if kind in ("rating", "number"):
@@ -94,9 +96,16 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b)
 
 
-def _labels(item: dict, kind: str) -> set:
+def region_labels(item: dict, kind: str) -> set:
+    """The labels of one region (empty for a plain Rectangle or Polygon)."""
     value = item["value"]
-    return set(value.get(kind) or value.get("labels") or [])
+    found = value.get(kind) or value.get("labels") or []
+    return set(map(str, found)) if isinstance(found, list) else set()  # str: an edited export may hold lists in lists
+
+
+def overlap_of(kind: str):
+    """The overlap measure (IoU in [0, 1]) of two regions' values of this control type."""
+    return _span_iou if kind in SPAN_KINDS else (_box_iou if kind in BOX_KINDS else _polygon_iou)
 
 
 def _match_regions(expected: list[dict], given: list[dict], overlap, kind: str) -> float:
@@ -105,34 +114,44 @@ def _match_regions(expected: list[dict], given: list[dict], overlap, kind: str) 
         return 1.0
     if not expected or not given:
         return 0.0
-    scores = np.array([[overlap(e["value"], g["value"]) if _labels(e, kind) == _labels(g, kind) else 0.0 for g in given] for e in expected])
+    scores = np.array([[overlap(e["value"], g["value"]) if region_labels(e, kind) == region_labels(g, kind) else 0.0 for g in given] for e in expected])
     rows, columns = linear_sum_assignment(scores, maximize=True)
     return float(scores[rows, columns].sum() / max(len(expected), len(given)))
 
 
 def _span_iou(a: dict, b: dict) -> float:
     try:
-        start, end = max(a["start"], b["start"]), min(a["end"], b["end"])
-        union = max(a["end"], b["end"]) - min(a["start"], b["start"])
-    except (KeyError, TypeError):
+        (a_start, a_end), (b_start, b_end) = _numbers(a, ("start", "end")), _numbers(b, ("start", "end"))
+    except (KeyError, TypeError, ValueError):
         return 0.0
-    return max(0, end - start) / union if union > 0 else 0.0
+    inter = max(0.0, min(a_end, b_end) - max(a_start, b_start))
+    union = max(a_end, b_end) - min(a_start, b_start)
+    iou = inter / union if union > 0 else 0.0
+    return iou if math.isfinite(iou) else 0.0
 
 
 def _box_iou(a: dict, b: dict) -> float:
     try:
-        ax, ay, aw, ah = (float(a[k]) for k in ("x", "y", "width", "height"))
-        bx, by, bw, bh = (float(b[k]) for k in ("x", "y", "width", "height"))
+        ax, ay, aw, ah, a_turn = _numbers({"rotation": 0, **a}, ("x", "y", "width", "height", "rotation"))
+        bx, by, bw, bh, b_turn = _numbers({"rotation": 0, **b}, ("x", "y", "width", "height", "rotation"))
     except (KeyError, TypeError, ValueError):
         return 0.0
-    if a.get("rotation") or b.get("rotation"):
-        return _polygon_iou({"points": _corners(ax, ay, aw, ah, a.get("rotation", 0))},
-                            {"points": _corners(bx, by, bw, bh, b.get("rotation", 0))})
+    if a_turn or b_turn:
+        return _polygon_iou({"points": _corners(ax, ay, aw, ah, a_turn)}, {"points": _corners(bx, by, bw, bh, b_turn)})
     width = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
     height = max(0.0, min(ay + ah, by + bh) - max(ay, by))
     inter = width * height
     union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
+    iou = inter / union if union > 0 else 0.0
+    return iou if math.isfinite(iou) else 0.0  # coordinates near 1e308 overflow to inf / inf
+
+
+def _numbers(value: dict, keys: tuple[str, ...]) -> list[float]:
+    """The value's coordinates as finite numbers; ValueError when one is text, a list, infinite or missing."""
+    found = [value[key] for key in keys]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in found):
+        raise ValueError("not a finite number")
+    return [float(v) for v in found]
 
 
 def _corners(x, y, w, h, degrees) -> list[list[float]]:
@@ -163,10 +182,11 @@ def _inside(points) -> np.ndarray | None:
         return None
     x, y = np.meshgrid(GRID, GRID)
     inside = np.zeros(x.shape, dtype=bool)
-    for (x1, y1), (x2, y2) in zip(polygon, np.roll(polygon, -1, axis=0)):
-        # Even-odd rule: flip each grid point whose horizontal ray crosses this edge.
-        crosses = ((y1 > y) != (y2 > y)) & (x < (x2 - x1) * (y - y1) / ((y2 - y1) or 1e-12) + x1)
-        inside ^= crosses
+    with np.errstate(all="ignore"):  # absurd coordinates (1e308) overflow; their points simply fall outside
+        for (x1, y1), (x2, y2) in zip(polygon, np.roll(polygon, -1, axis=0)):
+            # Even-odd rule: flip each grid point whose horizontal ray crosses this edge.
+            crosses = ((y1 > y) != (y2 > y)) & (x < (x2 - x1) * (y - y1) / ((y2 - y1) or 1e-12) + x1)
+            inside ^= crosses
     return inside
 
 

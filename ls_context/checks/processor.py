@@ -148,7 +148,8 @@ class Processor:
         already = session.scalar(select(Check.id).where(Check.annotation_id == annotation["id"], Check.updated_at == updated_at))
         if already is not None:
             return
-        verdicts = compare(gold.result, annotation.get("result") or [])
+        guidelines = self.guidelines_for(project_id)
+        verdicts = compare(gold.result, annotation.get("result") or [], guidelines.gate.match if guidelines else None)
         for verdict in verdicts:
             session.add(Check(
                 project_id=project_id, task_id=task["id"], annotation_id=annotation["id"], updated_at=updated_at,
@@ -159,7 +160,7 @@ class Processor:
         session.add(Feedback(
             project_id=project_id, task_id=task["id"], annotation_id=annotation["id"], updated_at=updated_at,
             labeler_id=labeler_id, passed=all(v.passed for v in checked) if checked else None,
-            text=feedback_text(verdicts, self.guidelines_for(project_id), gold.explanation),
+            text=feedback_text(verdicts, guidelines, gold.explanation),
         ))
 
 

@@ -9,7 +9,8 @@ from . import main
 
 @main.command()
 @click.option("--scenario", default="support-triage", show_default=True,
-              type=click.Choice(["support-triage", "lead-qualification", "claim-triage"]), help="Which example project.")
+              type=click.Choice(["support-triage", "lead-qualification", "claim-triage", "street-scenes", "claim-entities"]),
+              help="Which example project (street-scenes: boxes on pictures; claim-entities: spans in text).")
 @click.option("--simulate", is_flag=True, help="Three simulated labelers annotate a pilot batch; prints the gate and the report.")
 @click.option("--exit", "exit_after", is_flag=True, help="Stop once set up (and simulated) instead of waiting for Ctrl-C.")
 @click.option("--check", is_flag=True, help="Only say what the demo would use and do (writes nothing).")

@@ -88,19 +88,27 @@ def stored_gold_items(store, projects: set[int]) -> list[dict]:
     return [{"id": task_id, "annotations": [{"result": result}]} for task_id, result in stored_gold(store, projects).items()]
 
 
-def measure(source: Source):
-    """The metrics of the source's annotations against its gold, with a progress bar; and the dataset read."""
+def measure(source: Source, guidelines_file: str | None = None):
+    """The metrics of the source's annotations against its gold, with a progress bar; the dataset read; the guidelines.
+
+    The guidelines are the given file, else the project's stored ones (None when there are none);
+    their `gate.match` sets where the gold comparison passes an answer.
+    """
+    from ls_context.guidelines import load
     from ls_context.quality.export import build
     from ls_context.quality.metrics import compute
 
     gold = source.gold_file()
+    guidelines = load(guidelines_file) if guidelines_file else None  # a mistake in the file shows before a long read
     with click.progressbar(length=1, label="reading annotations", file=sys.stderr) as bar:
         dataset = build(source.stream(bar), gold, source.stored_gold)
     if not dataset.task_ids:
         click.echo("warning: the export holds no tasks: nothing below is measured", err=True)
+    guidelines = guidelines or source.guidelines(dataset.projects)
     gold_tasks = max((len(control.gold) for control in dataset.controls.values()), default=0)
+    gold_tasks = max(gold_tasks, len(dataset.compared_gold))
     click.echo(f"computing agreement, consensus and accuracy ({gold_tasks} gold task(s))...", err=True)
-    return compute(dataset), dataset
+    return compute(dataset, guidelines.gate.match if guidelines else None), dataset, guidelines
 
 
 @main.command()
@@ -113,7 +121,7 @@ def report(context, project, export_file, gold_file, out, json_file) -> None:
     from ls_context.quality.metrics import dump
     from ls_context.quality.report import render
 
-    metrics, _ = measure(Source(context, project, export_file, gold_file))
+    metrics, _, _ = measure(Source(context, project, export_file, gold_file))
     write_text(out, render(metrics))
     if json_file:
         write_with(json_file, lambda handle: dump(metrics, handle))
@@ -130,24 +138,26 @@ def report(context, project, export_file, gold_file, out, json_file) -> None:
 @click.option("--min-gold-per-labeler", type=click.IntRange(0), help="Gold answers each labeler needs before being judged.")
 @click.option("--min-gold-per-label", type=click.IntRange(1),
               help="Gold answers on one label a labeler needs before their recall on it is judged (default 5).")
+@click.option("--min-region-iou", type=click.FloatRange(0, 1),
+              help="Mean IoU with gold each labeler's matched regions (boxes, polygons, spans) must reach (judged by the 95% interval).")
 @pass_context
 def gate(context, project, export_file, gold_file, guidelines_file, min_accuracy, min_alpha, max_flag_rate,
-         min_gold_per_labeler, min_gold_per_label) -> None:
+         min_gold_per_labeler, min_gold_per_label, min_region_iou) -> None:
     """Pass (exit 0) or fail (exit 1) a pilot batch, printing each criterion with its measured value."""
     from dataclasses import replace
 
-    from ls_context.guidelines import GateThresholds, load
+    from ls_context.guidelines import GateThresholds
     from ls_context.quality.gate import evaluate
 
-    source = Source(context, project, export_file, gold_file)
-    metrics, dataset = measure(source)
-    stored = None if guidelines_file else source.guidelines(dataset.projects)
-    thresholds = load(guidelines_file).gate if guidelines_file else (stored.gate if stored else GateThresholds())
+    metrics, _, guidelines = measure(Source(context, project, export_file, gold_file), guidelines_file)
+    thresholds = guidelines.gate if guidelines else GateThresholds()
     given = dict(min_accuracy=min_accuracy, min_alpha=min_alpha, max_flag_rate=max_flag_rate,
-                 min_gold_per_labeler=min_gold_per_labeler, min_gold_per_label=min_gold_per_label)
+                 min_gold_per_labeler=min_gold_per_labeler, min_gold_per_label=min_gold_per_label,
+                 min_region_iou=min_region_iou)
     thresholds = replace(thresholds, **{key: value for key, value in given.items() if value is not None})
-    if all(getattr(thresholds, name) is None for name in ("min_accuracy", "min_alpha", "max_flag_rate", "min_gold_per_labeler")):
-        raise LSContextError("no thresholds: give --min-accuracy, --min-alpha, --max-flag-rate, or guidelines with a gate section")
+    if all(getattr(thresholds, name) is None for name in ("min_accuracy", "min_alpha", "max_flag_rate", "min_gold_per_labeler", "min_region_iou")):
+        raise LSContextError("no thresholds: give --min-accuracy, --min-alpha, --max-flag-rate, --min-region-iou, "
+                             "or guidelines with a gate section")
     criteria, alerts = evaluate(metrics, thresholds)
     for criterion in criteria:
         click.echo(criterion.line())

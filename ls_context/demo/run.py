@@ -39,6 +39,12 @@ from .scenarios import Scenario, scenario as find_scenario
 FOREIGN_SETTINGS = ("LS_CONTEXT_", "LABEL_STUDIO_", "MODEL_DIR", "BASIC_AUTH_", "LOG_LEVEL")
 
 
+TRY_CHOICES = ("Try: open a task and read the rationale under the pre-annotation, hover a choice for its\n"
+               "definition, open Instructions, flag a task you are unsure of, answer a gold task.\n")
+TRY_REGIONS = ("Try: open a task, hover a label for its definition, draw or mark the regions, open Instructions,\n"
+               "flag a task you are unsure of, answer a gold task and read the feedback.\n")
+
+
 def default_data_dir() -> Path:
     return default_home() / "demo"
 
@@ -153,8 +159,7 @@ def run_demo(port: int, data_dir: str | None, backend_port: int = 9090, scenario
             click.echo(
                 f"\nLabel Studio is at {server.url}/projects/{demo.project_id}/data  (ready in {time.monotonic() - started:.0f} s)\n"
                 f"Log in as {server.account.email} / {server.account.password}\n"
-                "Try: open a task and read the rationale under the pre-annotation, hover a choice for its\n"
-                "definition, open Instructions, flag a task you are unsure of, answer a gold task.\n"
+                + (TRY_REGIONS if scenario.regions else TRY_CHOICES) +
                 "To run ls-context commands against this demo, from any directory:\n"
                 f"  export LS_CONTEXT_CONFIG={config_file} LABEL_STUDIO_API_KEY={secrets_env['LABEL_STUDIO_API_KEY']}"
                 f" LS_CONTEXT_WEBHOOK_SECRET=$(cat {data / 'webhook-secret'})\n"
@@ -226,16 +231,18 @@ def simulate_pilot(demo: Demo, out_dir: Path, echo=lambda line: None) -> tuple[s
     from ls_context.quality.metrics import compute
     from ls_context.quality.report import render
 
-    from .simulate import LABELERS, PILOT_NAME, annotate, pilot_batch
+    from .simulate import PILOT_NAME, annotate, labelers_for, pilot_batch
 
     batch = pilot_batch(demo.studio, demo.project_id, demo.scenario)
     done = {(task["id"], labeler_of(annotation)) for task in demo.studio.export(demo.project_id)
             for annotation in task.get("annotations") or []}
-    with click.progressbar(length=len(batch) * len(LABELERS), label=f"simulated labelers on {len(batch)} pilot tasks") as bar:
+    labelers = labelers_for(demo.scenario)
+    with click.progressbar(length=len(batch) * len(labelers), label=f"simulated labelers on {len(batch)} pilot tasks") as bar:
         annotate(demo.studio, batch, demo.scenario, done=done, progress=bar.update)
     wait_processed(demo.services.store, timeout=60)  # gold checks and feedback recorded before the gate reads
-    metrics = compute(build_dataset(demo.studio.export(demo.project_id), demo.scenario.gold()))
-    criteria, alerts = evaluate(metrics, demo.scenario.guide().gate)
+    gate = demo.scenario.guide().gate
+    metrics = compute(build_dataset(demo.studio.export(demo.project_id), demo.scenario.gold()), gate.match)
+    criteria, alerts = evaluate(metrics, gate)
     lines = [criterion.line() for criterion in criteria] + [f"ALERT {alert}" for alert in alerts]
     passed = all(criterion.passed for criterion in criteria)
     report_path = out_dir / "report.html"

@@ -18,6 +18,7 @@ class Scenario:
     control: str
     object_name: str
     confusable: tuple[str, str]  # the pair the "confuser" of the simulation swaps
+    kind: str = "choices"  # "choices" (one label per task) or "regions" (boxes or spans)
 
     @property
     def folder(self) -> Path:
@@ -41,8 +42,21 @@ class Scenario:
     def gold(self) -> list[dict]:
         return self._read("gold.json")
 
+    @property
+    def regions(self) -> bool:
+        return self.kind == "regions"
+
+    def results(self) -> dict[str, list[dict]]:
+        """The reference result of every task and gold task of a region scenario, by task data."""
+        found = {data_key(item["data"]): item["result"] for item in self._read("answers.json")}
+        for item in self.gold():
+            found[data_key(item["data"])] = item["annotations"][0]["result"]
+        return found
+
     def answers(self) -> dict[str, str]:
         """The reference label of every task and gold task, by task data (what the simulation and benchmark score against)."""
+        if self.regions:
+            raise LSContextError(f"scenario '{self.name}' has regions, not one label per task: read its results()")
         found = {data_key(item["data"]): item["label"] for item in self._read("answers.json")}
         for item in self.gold():
             found[data_key(item["data"])] = item["annotations"][0]["result"][0]["value"]["choices"][0]
@@ -81,8 +95,13 @@ SCENARIOS = {
                  ("Enterprise integration", "Mid-market project")),
         Scenario("claim-triage", "Claim triage (ls-context demo)", "route", "description",
                  ("Standard", "Needs review")),
+        Scenario("street-scenes", "Street scenes (ls-context demo)", "objects", "image", ("Car", "Truck"), kind="regions"),
+        Scenario("claim-entities", "Claim entities (ls-context demo)", "entities", "description", ("Cause", "Damage"),
+                 kind="regions"),
     )
 }
+# The scenarios with one label per task, which the model's benchmarks learn from.
+CLASSIFICATION = {name: found for name, found in SCENARIOS.items() if not found.regions}
 
 
 def scenario(name: str) -> Scenario:

@@ -479,13 +479,29 @@ class _Reader:
 
     def gate(self, node) -> GateThresholds:
         """The gate's bars: shares in [0, 1], alpha in [-1, 1], gold counts whole and bounded."""
-        ranges = {"min_accuracy": (0, 1), "max_flag_rate": (0, 1), "min_alpha": (-1, 1)}
+        ranges = {"min_accuracy": (0, 1), "max_flag_rate": (0, 1), "min_alpha": (-1, 1), "min_region_iou": (0, 1)}
         counts = {"min_gold_per_labeler": 0, "min_gold_per_label": 1}
-        items = self.mapping(node, "gate", (), tuple(ranges) + tuple(counts))
+        items = self.mapping(node, "gate", (), tuple(ranges) + tuple(counts) + ("match",))
         values = {}
         for key, value_node in items.items():
-            if key in ranges:
+            if key == "match":
+                values[key] = self.match(value_node)
+            elif key in ranges:
                 values[key] = self.bounded(value_node, f"gate.{key}", *ranges[key])
             else:
                 values[key] = self.whole(value_node, f"gate.{key}", counts[key], MAX_COUNT)
         return GateThresholds(**values)
+
+    def match(self, node) -> dict:
+        """`gate.match`: control name or type -> the gold check's pass mark in [0, 1]."""
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, "gate.match", "expected a mapping of control name or type to a number between 0 and 1")
+            return {}
+        found = {}
+        for key_node, value_node in node.value:
+            key = self.key(key_node, "gate.match")
+            if key is not None:
+                value = self.bounded(value_node, f"gate.match.{_shown(key)}", 0, 1)
+                if value is not None:
+                    found[key] = value
+        return found

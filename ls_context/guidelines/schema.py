@@ -104,7 +104,10 @@ class GateThresholds:
     """The pilot gate's bars; None leaves a criterion out.
 
     `min_gold_per_label`: gold answers a labeler needs on one label before their recall on it is
-    judged against `min_accuracy` (default 5 when judged).
+    judged against `min_accuracy` (default 5 when judged); also the matched gold regions needed
+    before a labeler's mean IoU is judged against `min_region_iou`.
+    `match`: the gold check's pass mark per control name or control type (for regions, the IoU at
+    which two regions match); the webhook's feedback, the report and the gate all read it.
     """
 
     min_accuracy: float | None = None
@@ -112,6 +115,8 @@ class GateThresholds:
     max_flag_rate: float | None = None
     min_gold_per_labeler: int | None = None
     min_gold_per_label: int | None = None
+    min_region_iou: float | None = None
+    match: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from ls_context.guidelines.instructions import render
 from ls_context.intake.webhook import SECRET_HEADER
 
 from .gateway import Gateway
-from .label_config import RATIONALE, Injection, inject
+from .label_config import RATIONALE, REGION_RATIONALE, Injection, inject
 
 
 @dataclass
@@ -106,8 +106,14 @@ def _preview(studio: Gateway, project_id: int, label_config: str, backend: Backe
         report.warnings.append(f"the server answered /predict with HTTP {answer.status_code}: {answer.text[:300]}")
         return
     body = answer.json()
-    examples = body.get("examples")
-    if examples == 0:
+    examples, controls = body.get("examples"), body.get("controls") or {}
+    if controls and not controls.get("choices") and not controls.get("spans"):
+        report.steps.append("the model reads text, and no control of this project labels text it can read: labelers get "
+                            "the hints, the instructions, the flag and the gold feedback, without pre-annotations")
+        return
+    if controls and not controls.get("choices"):
+        report.steps.append(f"the model marks spans by the guidelines' keyword and pattern rules ({', '.join(controls['spans'])})")
+    elif examples == 0:
         report.warnings.append("the model has 0 examples to learn from (no do-examples or edge cases in the guidelines, "
                                "no annotations yet): only the decision rules pre-annotate until labelers annotate")
     elif examples is not None:
@@ -130,4 +136,6 @@ def describe(prediction) -> list[str]:
             lines.append(f"{item['from_name']}: {', '.join(value['choices'])} pre-selected")
         elif item.get("type") in ("labels", "hypertextlabels"):
             lines.append(f"{item['from_name']}: span \"{value.get('text', '')}\" marked {', '.join(value.get(item['type'], []))}")
+        elif item.get("from_name") == REGION_RATIONALE:
+            lines.extend(f"  why: {text}" for text in value.get("text", []))
     return lines + [f"rationale: {line}" for line in rationale]

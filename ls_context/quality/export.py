@@ -128,6 +128,7 @@ class Dataset:
     # Results the gold check compares whole (boxes, polygons, spans, text), by task index: each labeler's, and gold's.
     compared: dict = field(default_factory=dict)  # task index -> [(labeler index, result items)]
     compared_gold: dict = field(default_factory=dict)  # task index -> gold result items
+    images: dict = field(default_factory=dict)  # task index -> the image URL of a task with regions, for the report's pictures
 
 
 def load_export(path: str | Path, gold_path: str | Path | None = None) -> Dataset:
@@ -290,6 +291,10 @@ class _Reader:
         for prediction in _listed(task.get("predictions")):
             _add_prediction(dataset, t, prediction)
         _add_gold_annotations(dataset, t, task)
+        if t in dataset.compared or t in dataset.compared_gold:
+            image = image_of(task.get("data"))
+            if image:
+                dataset.images[t] = image
         if self.gold_by_data:
             key = data_key(task.get("data"))
             if key in self.gold_by_data:
@@ -425,6 +430,19 @@ def _add_gold_annotations(dataset: Dataset, t: int, task: dict) -> None:
                 regions.append(item)
         if regions:
             dataset.compared_gold[t] = regions
+
+
+MAX_IMAGE_URL = 1 << 20  # a data: URL beyond this is left out of the report rather than copied into it
+
+
+def image_of(data) -> str | None:
+    """The task's first image a report page can show by itself: a web address or a data: URL."""
+    if not isinstance(data, dict):
+        return None
+    for value in data.values():
+        if isinstance(value, str) and len(value) <= MAX_IMAGE_URL and value.startswith(("http://", "https://", "data:image/")):
+            return value
+    return None
 
 
 def _listed(value) -> list:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ls_context.guidelines import GateThresholds
@@ -61,25 +62,32 @@ def evaluate(metrics: dict, thresholds: GateThresholds) -> tuple[list[Criterion]
       passes this criterion: the other criteria already speak for too little gold.
     - Krippendorff's alpha per control: at least `min_alpha` on every control.
     - flag rate: the share of flagged annotations is at most `max_flag_rate`.
+    - region IoU per labeler: on every region control (boxes, polygons, spans), the mean IoU of a
+      labeler's regions that matched gold has the upper end of its 95% interval (normal, from the
+      spread of the IoUs) at or above `min_region_iou`, judged from `min_gold_per_label` matches
+      (5 when unset). This catches a labeler whose boxes are found but drawn loosely.
 
     Judging by the interval's upper end means a labeler fails only when even the optimistic
     reading of their answers is below the bar, never on bad luck with a handful of tasks.
     """
     annotators = metrics["annotators"]
-    criteria, below, misses = [], [], []
+    criteria, below, misses, loose = [], [], [], []
+    minimum = thresholds.min_gold_per_label if thresholds.min_gold_per_label is not None else DEFAULT_MIN_GOLD_PER_LABEL
     if thresholds.min_gold_per_labeler is not None:
         criteria.append(_gold_count(annotators, thresholds.min_gold_per_labeler))
     if thresholds.min_accuracy is not None:
         criterion, below = _gold_accuracy(annotators, thresholds.min_accuracy, thresholds.min_gold_per_labeler or 0)
         criteria.append(criterion)
-        minimum = thresholds.min_gold_per_label if thresholds.min_gold_per_label is not None else DEFAULT_MIN_GOLD_PER_LABEL
         criterion, misses = _gold_recall(annotators, thresholds.min_accuracy, minimum)
         criteria.append(criterion)
     if thresholds.min_alpha is not None:
         criteria.append(_alpha(metrics["agreement"], thresholds.min_alpha))
     if thresholds.max_flag_rate is not None:
         criteria.append(_flag_rate(annotators, thresholds.max_flag_rate))
-    return criteria, _alerts(metrics, below, misses)
+    if thresholds.min_region_iou is not None:
+        criterion, loose = _region_iou(metrics.get("regions") or {}, thresholds.min_region_iou, minimum)
+        criteria.append(criterion)
+    return criteria, _alerts(metrics, below, misses) + [_loose_alert(row) for row in loose]
 
 
 def _gold_count(annotators: dict, minimum: int) -> Criterion:
@@ -133,9 +141,44 @@ def _flag_rate(annotators: dict, bar: float) -> Criterion:
     return Criterion("flag rate (maximum)", bar, rate, rate is not None and rate <= bar)
 
 
+@dataclass(frozen=True)
+class RegionFit:
+    """How tightly one labeler's matched regions on one control fit gold: mean IoU and its 95% interval."""
+
+    labeler: str
+    control: str
+    mean_iou: float
+    matched: int
+    ci_low: float
+    ci_high: float
+
+
+def _region_iou(regions: dict, bar: float, minimum: int) -> tuple[Criterion, list[RegionFit]]:
+    """Mean IoU with gold of each labeler's matched regions, per region control; returns who draws loosely."""
+    judged = []
+    for control, found in regions.items():
+        for name, summary in found["labelers"].items():
+            n, mean, sd = summary["matched"], summary["mean_iou"], summary["iou_sd"] or 0.0
+            if n >= max(minimum, 2) and mean is not None:
+                half = 1.96 * sd / math.sqrt(n)
+                judged.append(RegionFit(name, control, mean, n, max(0.0, mean - half), min(1.0, mean + half)))
+    loose = sorted((fit for fit in judged if fit.ci_high < bar), key=lambda fit: (fit.labeler, fit.control))
+    lowest = min((fit.mean_iou for fit in judged), default=None)
+    if loose:
+        detail = "below the bar: " + ", ".join(f"{fit.labeler} on {fit.control}" for fit in loose) + "; lowest mean shown"
+    else:
+        detail = "lowest mean shown" if judged else f"not judged: no labeler has {max(minimum, 2)} regions matched to gold"
+    return Criterion("region IoU with gold per labeler (mean of matched regions)", bar, lowest, not loose, detail), loose
+
+
+def _loose_alert(fit: RegionFit) -> str:
+    return (f"{fit.labeler}: regions drawn loosely in {fit.control}: mean IoU {fit.mean_iou:.2f} with gold over "
+            f"{fit.matched} matched regions (95% interval {fit.ci_low:.2f}-{fit.ci_high:.2f})")
+
+
 def _alerts(metrics: dict, below: list[str], misses: list[LabelRecall]) -> list[str]:
     """Alert lines grouped by labeler: the pooled-accuracy line first, then one line per label missed."""
-    several_controls = len(metrics["confusions"]) > 1
+    several_controls = len(metrics["confusions"]) + len(metrics.get("regions") or {}) > 1
     lines = [(name, 0, _alert(name, metrics["annotators"][name], metrics)) for name in below]
     lines += [(miss.labeler, 1 + i, _label_alert(miss, several_controls)) for i, miss in enumerate(misses)]
     # dict.fromkeys keeps the order and drops a repeated line.

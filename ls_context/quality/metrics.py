@@ -9,9 +9,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ls_context.checks.compare import compare
+from ls_context.checks.compare import DEFAULT_PASS, REGION_KINDS, by_control, compare
 from ls_context.quality.agreement import MISSING, cohen_matrix, fleiss_kappa, krippendorff_alpha, mean_pairwise, per_label_agreement
 from ls_context.quality.export import ControlLabels, Dataset
+from ls_context.quality.regions import Region, RegionAgreement, RegionConsensus, RegionScore, match, regions_of
 from ls_context.quality.truth import DawidSkene
 
 LOW_CONFIDENCE = 0.6  # consensus below this is listed as a guideline gap
@@ -32,8 +33,13 @@ def wilson_interval(correct, n, z: float = 1.96) -> tuple:
     return (np.maximum(0.0, centre - half), np.minimum(1.0, centre + half))
 
 
-def compute(dataset: Dataset) -> dict:
-    """Every metric the report and the gate read, from one pass over each control."""
+def compute(dataset: Dataset, thresholds: dict | None = None) -> dict:
+    """Every metric the report and the gate read, from one pass over each control.
+
+    `thresholds`: the gold check's pass mark per control name or type (the guidelines' `gate.match`);
+    for regions it is also the IoU at which two regions match.
+    """
+    thresholds = {**DEFAULT_PASS, **(thresholds or {})}
     checks = defaultdict(lambda: {"gold": [0, 0], "consensus": [0, 0], "weeks": defaultdict(lambda: [0, 0]), "per_label": {}})
     week_of = _WeekOf(dataset)
     agreement, consensus, confusions, gaps = {}, Consensus(dataset.task_ids), {}, []
@@ -49,13 +55,16 @@ def compute(dataset: Dataset) -> dict:
                 checks[w]["per_label"][control.name] = per_label_recall(table, result["confusions"]["labels"])
         consensus.add(control, *result["consensus"])
         gaps.extend(result["gaps"])
-    _compared_on_gold(dataset, checks, week_of)
+    answered = _answered_by(dataset, set(dataset.compared) | set(dataset.compared_gold))
+    _compared_on_gold(dataset, checks, week_of, thresholds, answered)
+    regions = _regions(dataset, checks, consensus, gaps, thresholds, answered)
     gaps.extend(_flag_gaps(dataset))
     return {
         "annotators": _annotators(dataset, checks),
         "agreement": agreement,
         "consensus": consensus,
         "confusions": confusions,
+        "regions": regions,
         "guideline_gaps": gaps,
         "skipped": dict(dataset.skipped),
         "counts": {"tasks": len(dataset.task_ids), "labelers": len(dataset.labelers), "annotations": len(dataset.annotations)},
@@ -128,10 +137,14 @@ class Consensus(Mapping):
     def __init__(self, task_ids: list):
         self.task_ids = task_ids
         self.controls: dict[str, tuple] = {}  # name -> (values, label code per task or -1, confidence per task)
+        self.regions: dict[str, dict] = {}  # region control -> task index -> (fused regions, confidence)
         self._index: dict[str, int] | None = None
 
     def add(self, control: ControlLabels, codes: np.ndarray, confidence: np.ndarray) -> None:
         self.controls[control.name] = (control.values, codes, confidence)
+
+    def add_regions(self, control: str, t: int, regions: list, confidence: float) -> None:
+        self.regions.setdefault(control, {})[t] = (regions, confidence)
 
     def __getitem__(self, task_id: str) -> dict:
         if self._index is None:
@@ -152,13 +165,22 @@ class Consensus(Mapping):
         return ((str(self.task_ids[t]), self._answers(t)) for t in self._answered())
 
     def _answered(self) -> np.ndarray:
-        if not self.controls:
-            return np.array([], dtype=np.int64)
-        return np.flatnonzero(np.logical_or.reduce([codes >= 0 for _, codes, _ in self.controls.values()]))
+        answered = np.zeros(len(self.task_ids), dtype=bool)
+        for _, codes, _ in self.controls.values():
+            answered |= codes >= 0
+        for tasks in self.regions.values():
+            answered[list(tasks)] = True
+        return np.flatnonzero(answered)
 
     def _answers(self, t: int) -> dict:
-        return {name: {"label": _value(values[codes[t]]), "confidence": round(float(confidence[t]), 4)}
-                for name, (values, codes, confidence) in self.controls.items() if codes[t] >= 0}
+        found = {name: {"label": _value(values[codes[t]]), "confidence": round(float(confidence[t]), 4)}
+                 for name, (values, codes, confidence) in self.controls.items() if codes[t] >= 0}
+        for name, tasks in self.regions.items():
+            if t in tasks:
+                regions, confidence = tasks[t]
+                found[name] = {"regions": [{"label": r.label, "value": r.value, "confidence": r.confidence} for r in regions],
+                               "confidence": confidence}
+        return found
 
 
 def dump(metrics: dict, handle) -> None:
@@ -176,13 +198,17 @@ def dump(metrics: dict, handle) -> None:
     handle.write("\n}\n")
 
 
-def _compared_on_gold(dataset: Dataset, checks, week_of) -> None:
-    """Gold answers on boxes, polygons, spans and text, judged by the same comparison as the labeler's feedback."""
+def _compared_on_gold(dataset: Dataset, checks, week_of, thresholds: dict, answered: dict) -> None:
+    """Gold answers on boxes, polygons, spans and text, judged by the same comparison as the labeler's feedback.
+
+    A labeler who answered a gold task and drew nothing is compared too: they missed every region.
+    """
     for t, expected in dataset.compared_gold.items():
-        for w, given in dataset.compared.get(t, []):
+        given = dict(dataset.compared.get(t, []))
+        for w in answered.get(t, []):
             week = week_of(np.array([t]), np.array([w]))[0]
             try:
-                verdicts = compare(expected, given)
+                verdicts = compare(expected, given.get(w, []), thresholds)
             except (TypeError, ValueError, AttributeError):  # an export edited by hand may hold anything
                 dataset.skipped["result the gold comparison cannot read"] += 1
                 continue
@@ -193,6 +219,181 @@ def _compared_on_gold(dataset: Dataset, checks, week_of) -> None:
                     if week:
                         checks[w]["weeks"][week][0] += int(verdict.passed)
                         checks[w]["weeks"][week][1] += 1
+
+
+def _answered_by(dataset: Dataset, tasks: set) -> dict[int, list[int]]:
+    """The labelers who submitted an annotation of each of these tasks, in the export's order."""
+    if not tasks:
+        return {}
+    columns = dataset.annotations.columns()
+    keep = np.isin(columns["tasks"], np.fromiter(tasks, dtype=np.int64))
+    found: dict[int, list[int]] = defaultdict(list)
+    for t, w in zip(columns["tasks"][keep].tolist(), columns["labelers"][keep].tolist()):
+        if w not in found[t]:
+            found[t].append(w)
+    return found
+
+
+def _region_answers(dataset: Dataset, answered: dict) -> dict[str, tuple[str, dict, dict]]:
+    """control -> (type, {task: {labeler: regions}}, {task: gold regions}); an answer without regions is an empty list."""
+    kinds, gold, given = {}, defaultdict(dict), defaultdict(lambda: defaultdict(dict))
+    for t, items in dataset.compared_gold.items():
+        for control, found in by_control(items).items():
+            kind = kinds.setdefault(control, str(found[0]["type"]).lower())
+            if kind in REGION_KINDS:
+                gold[control][t] = regions_of(found, kind)
+    for t, answers in dataset.compared.items():
+        for w, items in answers:
+            for control, found in by_control(items).items():
+                kind = kinds.setdefault(control, str(found[0]["type"]).lower())
+                if kind in REGION_KINDS:
+                    given[control][t][w] = regions_of(found, kind)
+    controls = {}
+    for control, kind in kinds.items():
+        if kind not in REGION_KINDS:
+            continue
+        for t in set(gold[control]) | set(given[control]):
+            for w in answered.get(t, []):
+                given[control][t].setdefault(w, [])
+        controls[control] = (kind, given[control], gold[control])
+    return controls
+
+
+def _regions(dataset: Dataset, checks, consensus: "Consensus", gaps: list, thresholds: dict, answered: dict) -> dict:
+    """Per region control: each labeler against gold, agreement between labelers, consensus, worst tasks."""
+    found = {}
+    for control, (kind, given, gold) in sorted(_region_answers(dataset, answered).items()):
+        threshold = thresholds.get(control, thresholds.get(kind))
+        scores = defaultdict(lambda: RegionScore(kind, threshold))
+        for t, expected in gold.items():
+            for w, regions in given.get(t, {}).items():
+                scores[w].add(expected, regions, task=(t, w))
+        agreement = RegionAgreement(len(dataset.labelers), kind, threshold)
+        for answers in given.values():
+            agreement.add(sorted(answers.items()))
+        summaries = {w: score.summary() for w, score in scores.items()}
+        weights = _reliability(summaries, agreement.matrix())
+        alpha, low = _region_consensus(dataset, control, kind, threshold, given, weights, consensus, checks)
+        for w, summary in summaries.items():
+            checks[w]["per_label"][control] = {label: _recall(figures) for label, figures in summary["per_label"].items() if figures["gold_regions"]}
+        gaps += _region_confusions(dataset, control, scores) + low
+        matrix = agreement.matrix()
+        found[control] = {
+            "kind": kind, "iou_threshold": threshold,
+            "labelers": {dataset.labelers[w]: summaries[w] for w in sorted(summaries)},
+            "per_label": _pooled(scores.values()),
+            "agreement": {
+                "f1": agreement.overall(), "per_label": agreement.per_label(), "krippendorff_alpha": alpha,
+                "f1_matrix": {"labelers": dataset.labelers, "values": [[_num(v) for v in row] for row in matrix]},
+            },
+            "worst": _worst(dataset, scores, given, gold),
+        }
+    return found
+
+
+def _reliability(summaries: dict, f1: np.ndarray) -> dict[int, float]:
+    """Each labeler's weight in the consensus: their region F1 on gold, else their mean F1 with the others.
+
+    Smoothed towards one half, so a labeler seen on two regions is neither trusted nor dismissed.
+    """
+    weights = {}
+    for w in range(f1.shape[0]):
+        summary = summaries.get(w)
+        if summary and summary["gold_regions"]:
+            weights[w] = (2 * summary["matched"] + 1) / (summary["gold_regions"] + summary["given_regions"] + 2)
+        else:
+            others = np.delete(f1[w], w)
+            others = others[~np.isnan(others)]
+            weights[w] = (float(others.mean()) * len(others) + 0.5) / (len(others) + 1) if len(others) else 0.5
+    return weights
+
+
+def _region_consensus(dataset, control, kind, threshold, given, weights, consensus, checks) -> tuple[float | None, list[dict]]:
+    """Fuse every task's regions; Krippendorff's alpha over the clusters; the lowest-consensus tasks as gaps.
+
+    Each labeler's agreement with the consensus counts their regions that match a fused one (same
+    label, IoU at the threshold) against all regions on both sides, as region F1 does.
+
+    Alpha's units are the clusters (one object each, as the labelers jointly saw it); a labeler who
+    answered the task but drew nothing there gives the value "no region". Chance agreement is then
+    how often labels, or "no region", would coincide at random: well defined, unlike for raw F1.
+    """
+    codes: dict[str, int] = {"": 0}
+    rows, confidence = [], {}
+    for t, answers in given.items():
+        order = sorted(answers)
+        fitted = RegionConsensus(kind, threshold).fit([(weights[w], answers[w]) for w in order])
+        consensus.add_regions(control, t, fitted.regions_, fitted.confidence_)
+        confidence[t] = fitted.confidence_
+        fused = [Region(region.label, region.value) for region in fitted.regions_]
+        for w in order:
+            checks[w]["consensus"][0] += 2 * len(match(answers[w], fused, kind, threshold))
+            checks[w]["consensus"][1] += len(answers[w]) + len(fused)
+        for cluster in fitted.clusters_:
+            row = np.full(len(dataset.labelers), MISSING, dtype=np.int32)
+            row[order] = 0  # "no region" for everyone who answered ...
+            for k, region in cluster:  # ... but those who drew it
+                row[order[k]] = codes.setdefault("label:" + region.label, len(codes))
+            rows.append(row)
+    alpha = _num(krippendorff_alpha(np.array(rows), len(codes))) if rows else None
+    lowest = sorted(confidence.items(), key=lambda item: item[1])[:10]
+    low = [{"kind": "low_consensus", "control": control, "task": dataset.task_ids[t], "confidence": c}
+           for t, c in lowest if c < LOW_CONFIDENCE]
+    return alpha, low
+
+
+def _recall(figures: dict) -> dict:
+    """A label's region figures in the shape of `per_label_recall`, for the gate's per-label rule."""
+    low, high = wilson_interval(figures["matched"], figures["gold_regions"])
+    return {"gold_n": figures["gold_regions"], "right": figures["matched"], "recall": figures["recall"],
+            "ci_low": _num(low), "ci_high": _num(high), "became": figures["became"],
+            "precision": figures["precision"], "mean_iou": figures["mean_iou"]}
+
+
+def _pooled(scores) -> dict:
+    """All labelers' regions against gold, per label."""
+    pooled = RegionScore("", 0.0)
+    for score in scores:
+        for label, tally in score.labels.items():
+            pooled.labels[label].add(tally)
+    return pooled.summary()["per_label"]
+
+
+def _region_confusions(dataset, control: str, scores: dict) -> list[dict]:
+    """Gold regions drawn with another label, as confused pairs (the same gap as for choices)."""
+    pairs: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    for w, score in scores.items():
+        for (t, _), expected, given in score.confusions:
+            pairs[(expected, given)].append((t, w))
+    ranked = sorted(pairs.items(), key=lambda item: -len(item[1]))[:10]
+    return [{
+        "kind": "confused_pair", "control": control, "expected": expected, "given": given, "count": len(found),
+        "example_tasks": [dataset.task_ids[t] for t in sorted({t for t, _ in found})[:5]],
+        "by_labeler": {dataset.labelers[w]: count for w, count in Counter(w for _, w in found).most_common()},
+    } for (expected, given), found in ranked]
+
+
+WORST = 6  # gold-vs-labeler pictures per control
+
+
+def _image_size(items: list[dict]) -> list[float] | None:
+    """The image's pixel size as Label Studio records it with each region, for the picture's proportions."""
+    for item in items:
+        width, height = item.get("original_width"), item.get("original_height")
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (width, height)):
+            return [float(width), float(height)]
+    return None
+
+
+def _worst(dataset, scores: dict, given: dict, gold: dict) -> list[dict]:
+    """The gold comparisons with the lowest region F1, each labeler's worst first, with what to draw them."""
+    ranked = sorted((f1, t, w) for score in scores.values() for f1, (t, w) in score.tasks if f1 < 1)
+    firsts = list({w: (f1, t, w) for f1, t, w in reversed(ranked)}.values())[::-1]
+    rows = sorted(firsts + [row for row in ranked if row not in firsts][:max(0, WORST - len(firsts))])[:WORST]
+    return [{"task": dataset.task_ids[t], "labeler": dataset.labelers[w], "f1": _num(f1), "image": dataset.images.get(t),
+             "image_size": _image_size(dataset.compared_gold.get(t, [])),
+             "gold": [{"label": r.label, "value": r.value} for r in gold[t]],
+             "given": [{"label": r.label, "value": r.value} for r in given[t][w]]} for f1, t, w in rows]
 
 
 def _confusion(expected: np.ndarray, given: np.ndarray, n_labels: int) -> list[list[int]]:

@@ -6,6 +6,7 @@ opens anywhere, offline, without a plotting library. Every text from the data is
 
 from __future__ import annotations
 
+import numpy as np
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
 
@@ -33,7 +34,86 @@ def render(metrics: dict, title: str = "Labeling quality report") -> str:
         title=title, counts=metrics["counts"], skipped=metrics["skipped"], plots=plots(metrics),
         labelers=sorted(metrics["annotators"].items()), agreement=metrics["agreement"],
         gaps={kind: rows for kind, rows in gaps.items() if rows},
+        regions=metrics.get("regions") or {}, region_plots=region_plots(metrics.get("regions") or {}),
     )
+
+
+def region_plots(regions: dict) -> dict:
+    """Per region control: the labeler x labeler F1 heat map, and a gold-vs-labeler picture of each worst task."""
+    plots = {}
+    for name, found in regions.items():
+        matrix = found["agreement"]["f1_matrix"]
+        shown = [i for i, labeler in enumerate(matrix["labelers"]) if labeler in found["labelers"]] or range(len(matrix["labelers"]))
+        plots[name] = {
+            "matrix": heat_map([[matrix["values"][i][j] for j in shown] for i in shown],
+                               [matrix["labelers"][i] for i in shown], [matrix["labelers"][i] for i in shown], signed=True),
+            "worst": [(f"task {row['task']}, {row['labeler']}: F1 {row['f1']:.0%}", region_picture(row, found["kind"]))
+                      for row in found["worst"]],
+        }
+    return plots
+
+
+def region_picture(row: dict, kind: str, width: int = 320) -> Markup:
+    """Gold regions in green, the labeler's in dashed red: over the task's image when the report can reach it.
+
+    Boxes and polygons are in percent of the image, as Label Studio stores them; spans are listed
+    as text in the order they appear, gold's and the labeler's side by side.
+    """
+    if kind in ("labels", "hypertextlabels"):
+        return _span_lines(row, width)
+    size = row.get("image_size")
+    height = round(width * min(max(size[1] / size[0], 0.25), 4)) if size else round(width * 0.75)
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' viewBox='0 0 100 100' "
+             "preserveAspectRatio='none' role='img' class='regions'>",
+             "<rect x='0' y='0' width='100' height='100' fill='#f7f7f7' stroke='#ccc' stroke-width='0.5'/>"]
+    if row.get("image"):
+        parts.append(f"<image href='{escape(row['image'])}' x='0' y='0' width='100' height='100' preserveAspectRatio='none'/>")
+    for regions, colour, dash, below in ((row["gold"], "#1a9850", "", False), (row["given"], "#d73027", " stroke-dasharray='2,1.2'", True)):
+        for region in regions:
+            parts.append(_region_shape(region, colour, dash, below))
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _span_lines(row: dict, width: int, line: int = 15, most: int = 8) -> Markup:
+    """Gold's spans (green) and the labeler's (red), one per line in text order: label and the text it covers."""
+    def ordered(regions):
+        return sorted(regions, key=lambda r: r["value"].get("start") if isinstance(r["value"].get("start"), (int, float)) else 0)[:most]
+    gold, given = ordered(row["gold"]), ordered(row["given"])
+    height = line * (max(len(gold), len(given), 1) + 1) + 8
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' class='regions spans'>",
+             f"<rect x='0' y='0' width='{width}' height='{height}' fill='#f7f7f7' stroke='#ccc'/>",
+             f"<text x='6' y='{line}' font-size='11' font-weight='600' fill='#1a9850'>gold</text>",
+             f"<text x='{width // 2 + 4}' y='{line}' font-size='11' font-weight='600' fill='#d73027'>labeler</text>"]
+    for column, (regions, colour) in enumerate(((gold, "#1a9850"), (given, "#d73027"))):
+        x = 6 if column == 0 else width // 2 + 4
+        for number, region in enumerate(regions, start=2):
+            text = region["value"].get("text")
+            shown = f"{region['label']}: \u201c{text}\u201d" if isinstance(text, str) else region["label"]
+            parts.append(f"<text x='{x}' y='{line * number}' font-size='10' fill='{colour}'>{escape(_short(shown, 27))}"
+                         f"<title>{escape(shown)}</title></text>")
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _region_shape(region: dict, colour: str, dash: str, below: bool) -> str:
+    """One region's outline and label; gold's label above it, the labeler's below, so both stay readable."""
+    value, label = region["value"], escape(_short(region["label"] or "", 16))
+    try:
+        if "points" in value:
+            points = np.asarray(value["points"], dtype=float).reshape(-1, 2)
+            x, y, h = points[:, 0].min(), points[:, 1].min(), np.ptp(points[:, 1])
+            shape = (f"<polygon points='{' '.join(f'{px:.2f},{py:.2f}' for px, py in points)}' fill='none' "
+                     f"stroke='{colour}' stroke-width='0.8'{dash}/>")
+        else:
+            x, y, w, h = (float(value[k]) for k in ("x", "y", "width", "height"))
+            rotation = float(value.get("rotation") or 0)
+            shape = (f"<rect x='{x:.2f}' y='{y:.2f}' width='{w:.2f}' height='{h:.2f}' fill='none' stroke='{colour}' "
+                     f"stroke-width='0.8'{dash} transform='rotate({rotation:.1f} {x:.2f} {y:.2f})'/>")
+    except (KeyError, TypeError, ValueError):
+        return ""
+    at = min(y + h + 4, 99) if below else max(y - 0.8, 3)
+    return shape + f"<text x='{x + 0.5:.2f}' y='{at:.2f}' font-size='3.5' fill='{colour}'>{label}</text>"
 
 
 def plots(metrics: dict) -> list[tuple[str, Markup]]:
