@@ -142,7 +142,7 @@ def test_spans_journey_with_rule_marked_spans_and_the_gate(demo_of, page, label_
     section.wait_for()
     assert section.locator("h2").inner_text().startswith("Regions: entities (labels")
     picture = section.locator("figure.region-picture svg.spans").first
-    assert picture.locator("text").count() >= 4 and re.search(r"(Cause|Damage|Injury|Amount): \u201c", picture.inner_text())
+    assert picture.locator("text").count() >= 4 and re.search(r"(Cause|Damage|Injury|Amount): \u201c", picture.text_content())
     screenshot(section, "3-report-spans", full_page=None)
 
 

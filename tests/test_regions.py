@@ -242,3 +242,33 @@ def test_the_gate_command_takes_the_region_iou_bar_and_the_match_mark_from_its_o
                                      "gate:\n  min_accuracy: 0.8\n  match:\n    objects: 0.9\n")
     strict = CliRunner().invoke(main, ["gate", *files, "--guidelines", str(tmp_path / "g.yaml")])
     assert strict.exit_code == 1 and re.search(r"below the bar: .*sloppy", strict.output), strict.output
+
+
+def test_text_answers_agree_by_the_gold_checks_own_similarity():
+    def note(text):
+        return [{"from_name": "summary", "to_name": "doc", "type": "textarea", "value": {"text": [text]}}]
+    export_ = [
+        {"id": 1, "annotations": [{"completed_by": "a", "result": note("Pipe burst.")}, {"completed_by": "b", "result": note("pipe burst")},
+                                  {"completed_by": "c", "result": note("Hail")}]},
+        {"id": 2, "annotations": [{"completed_by": "a", "result": note("abcd")}, {"completed_by": "b", "result": note("abcx")},
+                                  {"completed_by": "c", "result": []}]},
+    ]
+    gold = [{"id": 1, "annotations": [{"result": note("pipe burst")}]}]
+    texts = compute(build(export_, gold))["texts"]["summary"]
+    import difflib
+    hail = difflib.SequenceMatcher(None, "pipe burst", "hail").ratio()
+    values = dict(zip(texts["matrix"]["labelers"], texts["matrix"]["values"]))
+    # a and b: identical once normalised on task 1, 0.75 on task 2 (c wrote nothing there: left out).
+    assert values["a"][1] == pytest.approx((1 + 0.75) / 2) and values["a"][2] == pytest.approx(hail, abs=1e-4)
+    assert texts["similarity"] == pytest.approx((1 + hail + hail + 0.75) / 4, abs=1e-4)
+    assert texts["labelers"]["c"] == {"gold_similarity": pytest.approx(hail, abs=1e-4), "gold_n": 1}
+
+
+def test_the_report_shows_text_agreement():
+    from ls_context.quality.report import render
+
+    def note(text):
+        return [{"from_name": "summary", "to_name": "doc", "type": "textarea", "value": {"text": [text]}}]
+    export_ = [{"id": 1, "annotations": [{"completed_by": "a", "result": note("x")}, {"completed_by": "b", "result": note("x")}]}]
+    html = render(compute(build(export_, [{"id": 1, "annotations": [{"result": note("x")}]}])))
+    assert "Text answers: summary" in html and "who both wrote (the gold check's measure, 100% = the same words): 100%" in html

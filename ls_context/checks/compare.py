@@ -76,7 +76,7 @@ def _score(kind: str, expected: list[dict], given: list[dict], tolerances: dict)
     if kind in REGION_KINDS:
         return _match_regions(expected, given, overlap_of(kind), kind)
     if kind == "textarea":
-        return _text_similarity(expected, given)
+        return text_similarity(expected, given)
     if kind in ("rating", "number"):
         a, b = _number(expected, kind), _number(given, kind)
         if a is None:
@@ -121,7 +121,7 @@ def _match_regions(expected: list[dict], given: list[dict], overlap, kind: str) 
 
 def _span_iou(a: dict, b: dict) -> float:
     try:
-        (a_start, a_end), (b_start, b_end) = _numbers(a, ("start", "end")), _numbers(b, ("start", "end"))
+        (a_start, a_end), (b_start, b_end) = numbers(a, ("start", "end")), numbers(b, ("start", "end"))
     except (KeyError, TypeError, ValueError):
         return 0.0
     inter = max(0.0, min(a_end, b_end) - max(a_start, b_start))
@@ -132,8 +132,8 @@ def _span_iou(a: dict, b: dict) -> float:
 
 def _box_iou(a: dict, b: dict) -> float:
     try:
-        ax, ay, aw, ah, a_turn = _numbers({"rotation": 0, **a}, ("x", "y", "width", "height", "rotation"))
-        bx, by, bw, bh, b_turn = _numbers({"rotation": 0, **b}, ("x", "y", "width", "height", "rotation"))
+        ax, ay, aw, ah, a_turn = numbers({"rotation": 0, **a}, ("x", "y", "width", "height", "rotation"))
+        bx, by, bw, bh, b_turn = numbers({"rotation": 0, **b}, ("x", "y", "width", "height", "rotation"))
     except (KeyError, TypeError, ValueError):
         return 0.0
     if a_turn or b_turn:
@@ -146,7 +146,7 @@ def _box_iou(a: dict, b: dict) -> float:
     return iou if math.isfinite(iou) else 0.0  # coordinates near 1e308 overflow to inf / inf
 
 
-def _numbers(value: dict, keys: tuple[str, ...]) -> list[float]:
+def numbers(value: dict, keys: tuple[str, ...]) -> list[float]:
     """The value's coordinates as finite numbers; ValueError when one is text, a list, infinite or missing."""
     found = [value[key] for key in keys]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in found):
@@ -190,7 +190,8 @@ def _inside(points) -> np.ndarray | None:
     return inside
 
 
-def _text_similarity(expected: list[dict], given: list[dict]) -> float:
+def text_similarity(expected: list[dict], given: list[dict]) -> float:
+    """How alike two text answers are, in [0, 1], after lower-casing and dropping punctuation."""
     a, b = _normalised_text(expected), _normalised_text(given)
     if not a and not b:
         return 1.0
@@ -198,7 +199,8 @@ def _text_similarity(expected: list[dict], given: list[dict]) -> float:
 
 
 def _normalised_text(items: list[dict]) -> str:
-    text = " ".join(t for item in items for t in item["value"].get("text") or [] if isinstance(t, str))
+    texts = [item["value"].get("text") for item in items]
+    text = " ".join(t for found in texts for t in ([found] if isinstance(found, str) else found or []) if isinstance(t, str))
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", "", text.lower())).strip()
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ls_context.checks.compare import DEFAULT_PASS, REGION_KINDS, by_control, compare
+from ls_context.checks.compare import DEFAULT_PASS, REGION_KINDS, by_control, compare, text_similarity
 from ls_context.quality.agreement import MISSING, cohen_matrix, fleiss_kappa, krippendorff_alpha, mean_pairwise, per_label_agreement
 from ls_context.quality.export import ControlLabels, Dataset
 from ls_context.quality.regions import Region, RegionAgreement, RegionConsensus, RegionScore, match, regions_of
@@ -58,6 +58,7 @@ def compute(dataset: Dataset, thresholds: dict | None = None) -> dict:
     answered = _answered_by(dataset, set(dataset.compared) | set(dataset.compared_gold))
     _compared_on_gold(dataset, checks, week_of, thresholds, answered)
     regions = _regions(dataset, checks, consensus, gaps, thresholds, answered)
+    texts = _texts(dataset)
     gaps.extend(_flag_gaps(dataset))
     return {
         "annotators": _annotators(dataset, checks),
@@ -65,6 +66,7 @@ def compute(dataset: Dataset, thresholds: dict | None = None) -> dict:
         "consensus": consensus,
         "confusions": confusions,
         "regions": regions,
+        "texts": texts,
         "guideline_gaps": gaps,
         "skipped": dict(dataset.skipped),
         "counts": {"tasks": len(dataset.task_ids), "labelers": len(dataset.labelers), "annotations": len(dataset.annotations)},
@@ -289,6 +291,47 @@ def _regions(dataset: Dataset, checks, consensus: "Consensus", gaps: list, thres
             "worst": _worst(dataset, scores, given, gold),
         }
     return found
+
+
+def _texts(dataset: Dataset) -> dict:
+    """Per text control: how alike labelers' texts are (pairwise, on tasks both wrote on) and how alike each is to gold.
+
+    Similarity is the gold check's own (difflib's ratio after lower-casing and dropping punctuation),
+    so it reads on the same scale as the pass mark. A labeler who wrote nothing is left out of the
+    pairs: text fields are often optional, and an empty note is not a disagreement.
+    """
+    n = len(dataset.labelers)
+    found: dict = defaultdict(lambda: {"pairs": np.zeros((n, n)), "counts": np.zeros((n, n)), "gold": defaultdict(list)})
+    for t, answers in dataset.compared.items():
+        written = defaultdict(dict)
+        for w, items in answers:
+            for control, texts in by_control(items).items():
+                if str(texts[0]["type"]).lower() == "textarea":
+                    written[control][w] = texts
+        expected = {control: texts for control, texts in by_control(dataset.compared_gold.get(t, [])).items()
+                    if str(texts[0]["type"]).lower() == "textarea"}
+        for control, by_labeler in written.items():
+            record, labelers = found[control], sorted(by_labeler)
+            for x, a in enumerate(labelers):
+                for b in labelers[x + 1:]:
+                    similarity = text_similarity(by_labeler[a], by_labeler[b])
+                    record["pairs"][[a, b], [b, a]] += similarity
+                    record["counts"][[a, b], [b, a]] += 1
+                if control in expected:
+                    record["gold"][a].append(text_similarity(expected[control], by_labeler[a]))
+    texts = {}
+    for control, record in sorted(found.items()):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            matrix = np.where(record["counts"] > 0, record["pairs"] / record["counts"], np.nan)
+        np.fill_diagonal(matrix, 1.0)
+        pairs = record["counts"][np.triu_indices(n, k=1)].sum()
+        texts[control] = {
+            "similarity": _num(record["pairs"][np.triu_indices(n, k=1)].sum() / pairs) if pairs else None,
+            "matrix": {"labelers": dataset.labelers, "values": [[_num(v) for v in row] for row in matrix]},
+            "labelers": {dataset.labelers[w]: {"gold_similarity": _num(np.mean(values)), "gold_n": len(values)}
+                         for w, values in sorted(record["gold"].items())},
+        }
+    return texts
 
 
 def _reliability(summaries: dict, f1: np.ndarray) -> dict[int, float]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ls_context.checks.compare import BOX_KINDS, SPAN_KINDS, overlap_of, region_labels
+from ls_context.checks.compare import BOX_KINDS, SPAN_KINDS, numbers, overlap_of, region_labels
 
 MISSED = "(missed)"  # what a gold region "became" when the labeler drew nothing over it
 MISPLACED = "(misplaced)"  # ... when the labeler's region with its label overlaps it, but under the threshold
@@ -231,27 +231,30 @@ class RegionConsensus:
 
     def _fuse(self, members: list[tuple[float, Region]]) -> dict:
         seed = members[0][1].value
-        weights = np.array([weight for weight, _ in members])
+        weights = np.array([weight for weight, _ in members], dtype=float)
         try:
             if self.kind in BOX_KINDS and not any(region.value.get("rotation") for _, region in members):
-                edges = np.array([[float(v[k]) for k in ("x", "y", "width", "height")] for v in (r.value for _, r in members)])
+                edges = np.array([numbers(region.value, ("x", "y", "width", "height")) for _, region in members])
                 edges[:, 2:] += edges[:, :2]  # x, y, x2, y2
                 x, y, x2, y2 = (_weighted_median(edges[:, c], weights) for c in range(4))
                 return {**seed, "x": x, "y": y, "width": x2 - x, "height": y2 - y}
-            if self.kind in SPAN_KINDS and all(isinstance(r.value.get("start"), int) for _, r in members):
+            if self.kind in SPAN_KINDS and all(isinstance(r.value.get("start"), int) and isinstance(r.value.get("end"), int)
+                                               for _, r in members):
                 start = int(_weighted_median(np.array([r.value["start"] for _, r in members]), weights))
                 end = int(_weighted_median(np.array([r.value["end"] for _, r in members]), weights))
                 same = next((r.value for _, r in members if (r.value["start"], r.value["end"]) == (start, end)), None)
                 return dict(same) if same else {**seed, "start": start, "end": end}
         except (KeyError, TypeError, ValueError):
-            pass
+            pass  # coordinates an edited export garbled: the most reliable member's region stands
         return dict(seed)
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value at which half the weight lies below (the lower one on a tie)."""
     order = np.argsort(values, kind="stable")
     cumulative = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+    at = int(np.searchsorted(cumulative, cumulative[-1] / 2))
+    return float(values[order][min(at, len(values) - 1)])
 
 
 def _round(value) -> float | None:

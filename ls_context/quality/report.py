@@ -35,6 +35,7 @@ def render(metrics: dict, title: str = "Labeling quality report") -> str:
         labelers=sorted(metrics["annotators"].items()), agreement=metrics["agreement"],
         gaps={kind: rows for kind, rows in gaps.items() if rows},
         regions=metrics.get("regions") or {}, region_plots=region_plots(metrics.get("regions") or {}),
+        texts=metrics.get("texts") or {},
     )
 
 
