@@ -54,6 +54,9 @@ SETTINGS: dict[str, Setting] = {
     "max_body_bytes": Setting("LS_CONTEXT_MAX_BODY_BYTES", int),  # larger requests get 413
     "log_level": Setting("LOG_LEVEL"),  # DEBUG, INFO, WARNING or ERROR
     "insecure": Setting("LS_CONTEXT_INSECURE", bool),  # allow a server without a webhook secret
+    "alerts": Setting("LS_CONTEXT_ALERTS", secret=True),  # alert target URLs (Slack, JSON webhook, SMTP), space-separated
+    "alert_digest": Setting("LS_CONTEXT_ALERT_DIGEST", float),  # seconds: one message per alert channel per window at most
+    "alert_flags": Setting("LS_CONTEXT_ALERT_FLAGS"),  # flag reasons that alert, comma-separated
 }
 
 
@@ -99,6 +102,9 @@ class Config:
     max_body_bytes: int = 5 * 1024 * 1024
     log_level: str = "INFO"
     insecure: bool = False
+    alerts: str | None = None
+    alert_digest: float = 60.0
+    alert_flags: str = "Guideline unclear"
     worker_interval: float = 1.0  # how often the in-process worker looks for due retries; not a user setting
     file: Path | None = None
     sources: dict = field(default_factory=dict, compare=False, repr=False)

@@ -21,7 +21,20 @@ class Check:
 
 
 def checks(config: Config) -> list[Check]:
-    return [store(config), label_studio(config), secret(config), backend(config)] + ([redis(config)] if config.redis_url else [])
+    return ([store(config), label_studio(config), secret(config), backend(config)] + ([redis(config)] if config.redis_url else [])
+            + ([alerts(config)] if config.alerts else []))
+
+
+def alerts(config: Config) -> Check:
+    """The alert targets parse; each is named by its channel, never by its URL (which holds credentials)."""
+    from .alerts import AlertTargetError, parse_targets
+
+    try:
+        targets = parse_targets(config.alerts)
+    except AlertTargetError as error:
+        return Check("alerts", "FAIL", str(error))
+    return Check("alerts", "ok", f"{', '.join(t.channel for t in targets)}; digest every {config.alert_digest:g} s; "
+                                 f"flags alerting: {config.alert_flags or 'none'}")
 
 
 def store(config: Config) -> Check:

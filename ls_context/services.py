@@ -8,9 +8,10 @@ nothing here knows about models.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .alerts import AlertSettings
 from .checks.processor import Processor
 from .config import Config
 from .guidelines.book import GuidelinesBook
@@ -29,6 +30,7 @@ class Services:
     processor: Processor
     worker: Worker
     queue: object = None  # writeback.jobs.EventQueue when RQ workers process the events
+    alerts: AlertSettings = field(default_factory=AlertSettings)  # the team's channels, and when they hear
 
     def studio(self, retries: int = 2) -> Gateway:
         """Label Studio through the configured URL and key; a clear error when they are not set."""
@@ -67,9 +69,10 @@ def build(config: Config, learned=None, migrate: bool = True, existing: bool = F
         queue = EventQueue(config.redis_url)
     if learned is None:
         learned = queue.publish_learned if queue is not None else (lambda project_id: None)
-    processor = Processor(store, book.latest, learned)
-    worker = Worker(store, processor, lambda: _studio_or_none(config), config.worker_interval, config.sync_every)
-    return Services(config, store, book, processor, worker, queue)
+    alerts = AlertSettings.from_config(config)
+    processor = Processor(store, book.latest, learned, alerts)
+    worker = Worker(store, processor, lambda: _studio_or_none(config), config.worker_interval, config.sync_every, alerts=alerts)
+    return Services(config, store, book, processor, worker, queue, alerts)
 
 
 def _studio_or_none(config: Config) -> Gateway | None:

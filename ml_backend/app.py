@@ -116,8 +116,10 @@ def create_app(config: Config | None = None, migrate: bool = True) -> Flask:
     app.extensions["ls_context"] = Backend(services, models, trainer, metrics, watcher)
     app.register_blueprint(protocol)
     app.register_blueprint(pages)
-    if config.sync_every and services.queue is None:
-        services.worker.start()  # the periodic sync runs even before the first webhook (with Redis, `ls-context worker --sync-every`)
+    if (config.sync_every or services.alerts.targets) and services.queue is None:
+        # The periodic sync, and alerts still waiting from before a restart, go out before the first webhook
+        # (with Redis, `ls-context worker` does both).
+        services.worker.start()
     if config.basic_auth:
         app.before_request(_basic_auth(config))
     app.register_error_handler(HTTPException, _http_error)

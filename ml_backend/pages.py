@@ -13,7 +13,7 @@ import secrets
 
 from flask import Blueprint, current_app, g, render_template, request
 
-from ls_context.checks.personal import recent_feedback
+from ls_context.checks.personal import recent_feedback, recent_notices
 from ls_context.quality.metrics import wilson_interval
 
 blueprint = Blueprint("pages", __name__)
@@ -65,7 +65,9 @@ def labeler(labeler_id: int):
 
 
 def _feedback_page(labeler_id: int, personal: bool):
-    person, rows = recent_feedback(current_app.extensions["ls_context"].store, labeler_id, RECENT)
+    store = current_app.extensions["ls_context"].store
+    person, rows = recent_feedback(store, labeler_id, RECENT)
+    notices = recent_notices(store, labeler_id)
     if person is None and not rows and not personal:
         return _page("message.html", 404, title="Unknown labeler", message=f"No labeler {labeler_id} has been seen yet.")
     latest = {}
@@ -77,7 +79,7 @@ def _feedback_page(labeler_id: int, personal: bool):
     known = bool(person and person.email)
     name = person.email if known else f"labeler {labeler_id}"
     return _page("feedback.html", 200, title=f"{name}: gold feedback", name=name, known=known, rows=rows, passed=passed,
-                 judged=len(judged), low=low, high=high, personal=personal, refresh=REFRESH_SECONDS)
+                 judged=len(judged), low=low, high=high, personal=personal, refresh=REFRESH_SECONDS, notices=notices)
 
 
 def _page(template: str, status: int, **values):

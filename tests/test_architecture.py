@@ -64,3 +64,12 @@ def test_the_demo_is_out_of_the_runtime_path():
                  if any(name.startswith("ls_context.demo") for name in imported(ast.parse(path.read_text())))]
 
     assert offenders == []
+
+
+def test_every_package_of_the_source_tree_ships_in_the_wheel():
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(path.parent.relative_to(ROOT).parts) for folder in (LIBRARY, SERVER) for path in folder.rglob("__init__.py")
+             if "migrations" not in path.parts}
+    assert found - listed == set()

@@ -13,9 +13,9 @@ from ls_context.cli import main
 from ls_context.demo.local_studio import free_port
 
 COMMANDS = ["config", "guidelines", "db", "serve", "worker", "setup", "gold", "sync", "flags", "pilot", "labelers",
-            "report", "gate", "demo", "status"]
+            "report", "gate", "demo", "status", "recheck", "review"]
 SUBCOMMANDS = ["config inject", "config show", "config templates", "guidelines check", "guidelines instructions",
-               "guidelines push", "guidelines versions", "db upgrade", "gold import"]
+               "guidelines push", "guidelines versions", "guidelines diff", "db upgrade", "gold import"]
 
 
 def test_help_lists_every_command():

@@ -28,6 +28,9 @@ RUN_BY = {
     "ls-context gate --project 12": "tests/test_production.py",
     "ls-context status": "tests/test_production.py",
     "ls-context worker": "tests/test_queue.py",
+    'export LS_CONTEXT_ALERTS="slack+https://hooks.slack.com/services/T000/B000/XXXX smtp://alerts:PASSWORD@mail.example.com:587'
+    '?from=ls-context@example.com&to=lead@example.com,qa@example.com"': "tests/test_alerts.py",
+    "ls-context config show | grep alerts": "tests/test_alerts.py",
 }
 
 

@@ -272,3 +272,29 @@ def test_the_report_shows_text_agreement():
     export_ = [{"id": 1, "annotations": [{"completed_by": "a", "result": note("x")}, {"completed_by": "b", "result": note("x")}]}]
     html = render(compute(build(export_, [{"id": 1, "annotations": [{"result": note("x")}]}])))
     assert "Text answers: summary" in html and "who both wrote (the gold check's measure, 100% = the same words): 100%" in html
+
+
+def test_regions_whose_coordinates_cannot_be_measured_are_counted_not_guessed():
+    car = ("Car", 0, 0, 10, 10)
+    bad = [{"from_name": "objects", "to_name": "image", "type": "rectanglelabels", "value": value} for value in (
+        {"x": "12.5", "y": 0, "width": 10, "height": 10, "rectanglelabels": ["Car"]},
+        {"y": 0, "width": 10, "height": 10, "rectanglelabels": ["Car"]},
+        {"x": 0, "y": 0, "width": -3, "height": 10, "rectanglelabels": ["Car"]})]
+    string_label = [{"from_name": "objects", "to_name": "image", "type": "rectanglelabels",
+                     "value": {"x": 0, "y": 0, "width": 10, "height": 10, "rectanglelabels": "Car"}}]
+    tasks = [{"id": 1, "annotations": [{"completed_by": "a", "result": boxes_result(car) + bad},
+                                       {"completed_by": "b", "result": string_label}]}]
+    gold = [{"id": 1, "annotations": [{"result": boxes_result(car) + bad[:1]}]}]
+    metrics = compute(build(tasks, gold))
+    assert metrics["skipped"] == {"region with unreadable coordinates (rectanglelabels)": 3,
+                                  "gold region with unreadable coordinates (rectanglelabels)": 1}
+    labelers = metrics["regions"]["objects"]["labelers"]
+    assert labelers["a"]["extra"] == 0 and labelers["a"]["recall"] == 1.0 and metrics["annotators"]["a"]["gold_accuracy"] == 1.0
+    assert labelers["b"]["matched"] == 1  # a label written as text, not a list, is still the label
+
+
+def test_flags_on_region_tasks_are_grouped_by_the_first_region_label_as_the_flags_command_does():
+    flag = {"from_name": "ls_flag", "to_name": "image", "type": "choices", "value": {"choices": ["Guideline unclear"]}}
+    tasks = [{"id": 1, "annotations": [{"completed_by": "a", "result": boxes_result(("Truck", 0, 0, 10, 10), ("Car", 50, 0, 9, 9)) + [flag]}]}]
+    [gap] = [g for g in compute(build(tasks))["guideline_gaps"] if g["kind"] == "flagged_label"]
+    assert (gap["label"], gap["reasons"]) == ("Truck", {"Guideline unclear": 1})

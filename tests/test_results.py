@@ -47,7 +47,8 @@ def test_regions_are_matched_one_to_one_to_maximise_total_overlap():
     result = verdict(expected, given_)
 
     assert result.score == pytest.approx(2 / 3)  # two perfect matches, one extra box
-    assert result.passed
+    assert not result.passed  # the extra box is a mistake: a region answer passes only with every region matched and none extra
+    assert verdict(expected, given_[:2]).passed and not verdict(expected, given_[:1]).passed  # half the boxes, however exact, fails
 
 
 def test_polygon_iou_of_two_squares_half_overlapping():

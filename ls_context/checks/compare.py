@@ -2,7 +2,9 @@
 
 Every comparison gives a score in [0, 1] and passes at a threshold per control type. Regions
 (spans, boxes, polygons) are matched one-to-one to maximise total overlap, and a pair counts only
-when its labels agree. A control type not listed here is reported as not checked, never failed.
+when its labels agree; the score is the matched overlap over the larger region count, and the
+answer passes when every gold region has its own match at IoU >= the threshold and no region is
+extra. A control type not listed here is reported as not checked, never failed.
 """
 
 from __future__ import annotations
@@ -54,7 +56,12 @@ def compare(expected: list[dict], given: list[dict], thresholds: dict | None = N
         if score is not None:
             score = min(1.0, max(0.0, score))  # overlaps summed in floating point can land a hair above 1
         threshold = thresholds.get(control, thresholds.get(kind))
-        passed = None if score is None else score >= threshold - 1e-9
+        if score is None:
+            passed = None
+        elif kind in REGION_KINDS:
+            passed = _every_region_matched(items, answered.get(control, []), kind, threshold)
+        else:
+            passed = score >= threshold - 1e-9
         verdicts.append(Verdict(control, kind, score, passed, describe(items), describe(answered.get(control, []))))
     return verdicts
 
@@ -100,7 +107,30 @@ def region_labels(item: dict, kind: str) -> set:
     """The labels of one region (empty for a plain Rectangle or Polygon)."""
     value = item["value"]
     found = value.get(kind) or value.get("labels") or []
-    return set(map(str, found)) if isinstance(found, list) else set()  # str: an edited export may hold lists in lists
+    if isinstance(found, str):  # an edited export may hold the label itself instead of a list
+        return {found}
+    return set(map(str, found)) if isinstance(found, list) else set()  # str: ... or lists in lists
+
+
+def readable(item: dict, kind: str) -> bool:
+    """Whether a region's coordinates can be measured: finite numbers, a box with a size, a span that ends after it starts."""
+    value = item.get("value") if isinstance(item, dict) else None
+    if not isinstance(value, dict):
+        return False
+    try:
+        if kind in BOX_KINDS:
+            x, y, width, height = numbers(value, ("x", "y", "width", "height"))
+            return width > 0 and height > 0
+        if kind in SPAN_KINDS:
+            if "start" not in value and "startOffset" in value:
+                return True  # a hypertext span: located by XPath, compared by its offsets as far as they go
+            start, end = numbers(value, ("start", "end"))
+            return end > start
+        points = value.get("points")
+        return isinstance(points, list) and len(points) >= 3 and all(
+            isinstance(point, list) and len(point) == 2 and numbers(dict(enumerate(point)), (0, 1)) for point in points)
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def overlap_of(kind: str):
@@ -117,6 +147,19 @@ def _match_regions(expected: list[dict], given: list[dict], overlap, kind: str) 
     scores = np.array([[overlap(e["value"], g["value"]) if region_labels(e, kind) == region_labels(g, kind) else 0.0 for g in given] for e in expected])
     rows, columns = linear_sum_assignment(scores, maximize=True)
     return float(scores[rows, columns].sum() / max(len(expected), len(given)))
+
+
+def _every_region_matched(expected: list[dict], given: list[dict], kind: str, threshold: float) -> bool:
+    """A region answer passes when each gold region has its own region with the same label at IoU >= threshold, and no region is extra."""
+    if len(expected) != len(given):
+        return False
+    if not expected:
+        return True
+    overlap = overlap_of(kind)
+    matches = np.array([[region_labels(e, kind) == region_labels(g, kind) and overlap(e["value"], g["value"]) >= threshold - 1e-9
+                         for g in given] for e in expected], dtype=float)
+    rows, columns = linear_sum_assignment(matches, maximize=True)
+    return bool(matches[rows, columns].sum() == len(expected))
 
 
 def _span_iou(a: dict, b: dict) -> float:

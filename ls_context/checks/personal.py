@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import case, func, select
 
-from ls_context.store import Feedback, Labeler, Store
+from ls_context.store import Feedback, Labeler, Notice, Store
 
 KEY_NAME = "feedback-links"
 LABELER, LEAD = "ls-context labeler feedback", "ls-context lead view"
@@ -80,6 +80,13 @@ def recent_feedback(store: Store, labeler_id: int, limit: int = 50) -> tuple[Lab
         rows = list(session.scalars(select(Feedback).where(Feedback.labeler_id == labeler_id)
                                     .order_by(Feedback.id.desc()).limit(limit)))
     return person, rows
+
+
+def recent_notices(store: Store, labeler_id: int, limit: int = 3) -> list[Notice]:
+    """What changed in the guidelines, as told to this labeler, newest first."""
+    with store.reading() as session:
+        return list(session.scalars(select(Notice).where(Notice.labeler_id == labeler_id, Notice.text != "")
+                                    .order_by(Notice.id.desc()).limit(limit)))
 
 
 def _latest_feedback(project_id: int):

@@ -17,7 +17,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ls_context.intake.webhook import ANNOTATION_ACTIONS
 from ls_context.labelstudio.label_config import FLAG, FLAG_NOTE
-from ls_context.store import Annotation, AnswersChanged, Check, Event, Feedback, Flag, Gold, Labeler, Store, TaskData, Writeback, now
+from ls_context.guidelines import parse
+from ls_context.guidelines.diff import changes
+from ls_context.store import (
+    Annotation, AnswersChanged, Check, Event, Feedback, Flag, Gold, GuidelinesVersion, Labeler, Notice, Store, TaskData, Writeback, now,
+)
 
 from .compare import compare
 from .feedback import feedback_text
@@ -28,9 +32,10 @@ log = logging.getLogger(__name__)
 class Processor:
     """Processes pending events; `guidelines_for(project_id)` gives the guidelines feedback quotes."""
 
-    def __init__(self, store: Store, guidelines_for=lambda project_id: None, learned=lambda project_id: None):
+    def __init__(self, store: Store, guidelines_for=lambda project_id: None, learned=lambda project_id: None, alerts=None):
         self.store = store
         self.guidelines_for = guidelines_for
+        self.alerts = alerts  # AlertSettings: flags with these reasons are told to the team's channels
         self.learned = learned  # called with a project id when its annotations changed (the model refits)
         # One pass at a time in a process: a caller that processes "now" (tests, the demo) waits for the
         # background thread's pass, told-learned callbacks included, instead of finding nothing to do.
@@ -107,6 +112,8 @@ class Processor:
         ))
         self._flag(session, annotation, task, project_id, labeler_id)
         self._gold_check(session, annotation, task, project_id, labeler_id)
+        if labeler_id is not None and not annotation.get("was_cancelled"):
+            what_changed(session, project_id, labeler_id, annotation["id"])
         answers_changed(session, project_id, task["id"], received_at)
         return {project_id}
 
@@ -137,6 +144,10 @@ class Processor:
             return
         session.merge(Flag(annotation_id=annotation["id"], project_id=project_id, task_id=task["id"],
                            labeler_id=labeler_id, reason=reason, note=note, label=label))
+        if self.alerts and reason in self.alerts.flag_reasons and (existing is None or existing.reason != reason):
+            who = _email(annotation) or (f"labeler {labeler_id}" if labeler_id is not None else "a labeler")
+            self.alerts.queue(session, "flag", f"Task {task['id']} (project {project_id}) flagged '{reason}' by {who}"
+                              + (f": {note}" if note else ""), project_id, task["id"])
         session.add(Writeback(project_id=project_id, task_id=task["id"], kind="meta",
                               payload={"ls_flag": reason, "ls_flag_note": note}))
 
@@ -162,6 +173,31 @@ class Processor:
             labeler_id=labeler_id, passed=all(v.passed for v in checked) if checked else None,
             text=feedback_text(verdicts, guidelines, gold.explanation),
         ))
+
+
+def what_changed(session, project_id: int, labeler_id: int, annotation_id: int) -> None:
+    """Tell a labeler, once, what changed in the guidelines since the version they last worked under.
+
+    A labeler who already has other annotations in the project and no notice of the newest version
+    worked under an older one (their first answer after a push is what creates the notice); the notice
+    lists the changes from the version before the newest, and shows on their personal feedback page.
+    """
+    newest = session.scalar(select(GuidelinesVersion).where(GuidelinesVersion.project_id == project_id)
+                            .order_by(GuidelinesVersion.number.desc()).limit(1))
+    if newest is None or newest.number < 2:
+        return
+    told = session.scalar(select(Notice.id).where(Notice.project_id == project_id, Notice.labeler_id == labeler_id,
+                                                  Notice.guidelines_number == newest.number))
+    worked_before = session.scalar(select(Annotation.id).where(Annotation.project_id == project_id, Annotation.labeler_id == labeler_id,
+                                                                 Annotation.id != annotation_id).limit(1))
+    if told is not None or worked_before is None:
+        return
+    previous = session.scalar(select(GuidelinesVersion).where(GuidelinesVersion.project_id == project_id,
+                                                              GuidelinesVersion.number == newest.number - 1))
+    lines = changes(parse(previous.text), parse(newest.text)) if previous is not None else []
+    # Kept even when empty (a new version number only): it records that this labeler has been told.
+    text = f"What changed in the guidelines {newest.version}:\n" + "\n".join(f"- {line}" for line in lines) if lines else ""
+    session.add(Notice(project_id=project_id, labeler_id=labeler_id, guidelines_number=newest.number, text=text))
 
 
 # SQLSTATEs of a transaction that met another one: worth a second try, not a failed event.

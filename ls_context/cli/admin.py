@@ -121,6 +121,46 @@ def guidelines_push(context, project, guidelines_file) -> None:
         click.echo(f"project {project} already uses these guidelines (version {pushed.number}, {pushed.version})")
 
 
+@guidelines.command("diff")
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@click.option("--project", type=click.IntRange(1), help="Compare the project's stored versions: OLD and NEW are version "
+              "numbers (`guidelines versions` lists them); default the one before the newest, and the newest.")
+@pass_context
+def guidelines_diff(context, old, new, project) -> None:
+    """What changed between two guidelines versions, in words: labels, definitions, examples, edge cases, rules, gate.
+
+    OLD and NEW are two files, or with --project two stored version numbers.
+    """
+    from ls_context.guidelines import load, parse
+    from ls_context.guidelines.diff import changes
+
+    if project is None:
+        if not (old and new):
+            raise LSContextError("give two guidelines files (OLD NEW), or --project ID [OLD NEW] for stored versions")
+        before, after, names = load(old), load(new), (old, new)
+    else:
+        from ls_context.services import build
+
+        versions = {row.number: row for row in build(context.config(), existing=True).guidelines.versions(project)}
+        if not versions:
+            raise LSContextError(f"no guidelines stored for project {project} (`ls-context guidelines push` stores them)")
+        newest = max(versions)
+        wanted = [_version_number(value, versions) for value in (old, new)] if old and new else [max(newest - 1, 1), newest]
+        before, after = (parse(versions[n].text, source=f"project {project} version {n}") for n in wanted)
+        names = tuple(f"version {n} ({versions[n].version})" for n in wanted)
+    lines = changes(before, after)
+    click.echo(f"{names[0]} -> {names[1]}: " + (f"{len(lines)} change(s)" if lines else "no changes"))
+    for line in lines:
+        click.echo(f"- {line}")
+
+
+def _version_number(value: str, versions: dict) -> int:
+    if not value.isdigit() or int(value) not in versions:
+        raise LSContextError(f"'{value}' is not a stored version number (stored: {', '.join(map(str, sorted(versions)))})")
+    return int(value)
+
+
 @guidelines.command("versions")
 @project_option
 @pass_context
@@ -186,9 +226,9 @@ def setup(context, project, guidelines_file, backend_url) -> None:
 @click.option("--retry-failed", is_flag=True, help="Put failed events back in line (after fixing their cause).")
 @pass_context
 def status(context, project, retry_failed) -> None:
-    """What waits and what failed: events to process, write-backs to Label Studio (pending, retrying, dead).
+    """What waits and what failed: events to process, write-backs to Label Studio (pending, retrying, dead), alerts.
 
-    Exits 1 when a write-back is dead or an event failed, and 2 when the store cannot be read, so that
+    Exits 1 when a write-back or an alert is dead or an event failed, and 2 when the store cannot be read, so that
     a monitoring check can tell the two apart.
     """
     from sqlalchemy.exc import OperationalError
@@ -217,6 +257,11 @@ def status(context, project, retry_failed) -> None:
                    f"{writeback.attempts} attempt(s): {first_line(writeback.last_error)}")
     for event in found.failed:
         click.echo(f"  failed: event {event.id} ({event.action}, project {event.project_id}): {first_line(event.error)}")
+    for channel in sorted({channel for channel, _ in found.alerts}):
+        counts = {status: n for (name, status), n in found.alerts.items() if name == channel}
+        click.echo(f"alerts {channel}: {counts.get('pending', 0)} waiting, {counts.get('sent', 0)} sent, {counts.get('dead', 0)} dead")
+    for alert in found.dead_alerts:
+        click.echo(f"  dead: alert {alert.id} on {alert.channel} ({alert.kind}): {first_line(alert.last_error)}")
     if not found.healthy:
         raise SystemExit(1)
 

@@ -54,6 +54,46 @@ def sync(context, project) -> None:
 
 @main.command()
 @project_option
+@click.option("--mark", is_flag=True, help="Write `ls_recheck` into each listed task's meta, to filter the Data Manager on.")
+@pass_context
+def recheck(context, project, mark) -> None:
+    """Finished annotations that the newest guidelines' decision rules contradict: what to send back for review."""
+    from label_studio_sdk.label_interface import LabelInterface
+
+    from ls_context.checks.recheck import RECHECK_KEY, contradictions
+    from ls_context.services import build
+    from ls_context.store import Writeback
+    from ls_context.writeback.delivery import deliver_due
+
+    services = build(context.config(), existing=True)
+    guidelines = services.guidelines.latest(project)
+    if guidelines is None:
+        raise LSContextError(f"no guidelines stored for project {project} (`ls-context guidelines push` or `setup` stores them)")
+    studio = services.studio()
+    interface = LabelInterface(studio.project(project).label_config)
+    objects = {obj.name: obj.value.lstrip("$") for obj in interface.objects if obj.value}
+    fields = {control.name: objects[control.to_name[0]] for control in interface.controls
+              if control.to_name and control.to_name[0] in objects}
+    found = contradictions(services.store, project, guidelines, fields)
+    tasks = sorted({row.task_id for row in found})
+    click.echo(f"{len(found)} answer(s) on {len(tasks)} task(s) contradict the rules of guidelines {guidelines.version}")
+    for row in found:
+        evidence = f" ({', '.join(row.evidence)})" if row.evidence else ""
+        click.echo(f"  task {row.task_id}: {row.labeler} answered {row.given}; rule '{row.rule}' now says {row.expected}{evidence}")
+    if mark and found:
+        first = {}
+        for row in found:
+            first.setdefault(row.task_id, row)
+        with services.store.session() as session:
+            for task_id, row in first.items():
+                session.add(Writeback(project_id=project, task_id=task_id, kind="meta", payload={RECHECK_KEY: row.meta(guidelines.version)}))
+        delivered, failed = deliver_due(services.store, studio, limit=100_000)
+        click.echo(f"marked {delivered} task(s) with `{RECHECK_KEY}` in their meta: filter the Data Manager on it"
+                   + (f" ({failed} to retry: the server's courier delivers them)" if failed else ""))
+
+
+@main.command()
+@project_option
 @pass_context
 def flags(context, project) -> None:
     """List flagged tasks grouped by reason and label: the raw material of the guideline-gap list."""

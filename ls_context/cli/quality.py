@@ -63,18 +63,18 @@ class Source:
 
     def stored_gold(self, projects: set[int]) -> list[dict]:
         """The gold stored for the project(s), when no gold file is given (the store must exist for --project)."""
-        if self.gold_file_path or not projects or (self.export_file and not self._store_exists()):
+        if self.gold_file_path or not projects or (self.export_file and not self.store_exists()):
             return []
         return stored_gold_items(self.services().store, projects)
 
     def guidelines(self, projects: set[int]):
         """The newest stored guidelines of the (single) project, for its gate thresholds; None without a store."""
         projects = {self.project} if self.project is not None else projects
-        if len(projects) != 1 or not self._store_exists():
+        if len(projects) != 1 or not self.store_exists():
             return None
         return self.services().guidelines.latest(next(iter(projects)))
 
-    def _store_exists(self) -> bool:
+    def store_exists(self) -> bool:
         """Whether a store is configured; an export, or a gate with its own gold and thresholds, can do without."""
         from ls_context.store import Store
 
@@ -149,7 +149,9 @@ def gate(context, project, export_file, gold_file, guidelines_file, min_accuracy
     from ls_context.guidelines import GateThresholds
     from ls_context.quality.gate import evaluate
 
-    metrics, _, guidelines = measure(Source(context, project, export_file, gold_file), guidelines_file)
+    source = Source(context, project, export_file, gold_file)
+    metrics, dataset, guidelines = measure(source, guidelines_file)
+    projects = {project} if project is not None else dataset.projects
     thresholds = guidelines.gate if guidelines else GateThresholds()
     given = dict(min_accuracy=min_accuracy, min_alpha=min_alpha, max_flag_rate=max_flag_rate,
                  min_gold_per_labeler=min_gold_per_labeler, min_gold_per_label=min_gold_per_label,
@@ -165,4 +167,51 @@ def gate(context, project, export_file, gold_file, guidelines_file, min_accuracy
         click.echo(f"ALERT {alert}")
     passed = all(criterion.passed for criterion in criteria)
     click.echo("gate: PASS" if passed else "gate: FAIL")
+    tell_channels(source, criteria, alerts, passed, projects)
     raise SystemExit(0 if passed else 1)
+
+
+def tell_channels(source: Source, criteria, alerts: list[str], passed: bool, projects: set[int]) -> None:
+    """The verdict, queued for the team's alert channels when a store is configured (the server's courier sends it)."""
+    if not source.store_exists():
+        return
+    try:
+        services = source.services()
+    except LSContextError as error:  # the verdict stands; only its alert is missing
+        click.echo(f"warning: the gate's alert was not queued: {error}", err=True)
+        return
+    if not services.alerts.targets:
+        return
+    project = next(iter(projects)) if len(projects) == 1 else None
+    failed = [criterion for criterion in criteria if not criterion.passed]
+    where = f" for project {project}" if project is not None else ""
+    lines = [f"Pilot gate {'PASSED' if passed else 'FAILED'}{where}: "
+             + ("every criterion holds" if passed else "; ".join(criterion.line()[6:] for criterion in failed))]
+    lines += alerts[:5] + ([f"... and {len(alerts) - 5} more alert lines"] if len(alerts) > 5 else [])
+    with services.store.session() as session:
+        services.alerts.queue(session, "gate", "\n".join(lines), project)
+
+
+@main.command()
+@export_options
+@click.option("--since", default="7d", show_default=True, help="The period: days (7d), hours (36h) or a date (2026-11-23).")
+@click.option("--out", default="review.html", show_default=True, type=click.Path(dir_okay=False), help="The review as HTML.")
+@click.option("--markdown", "markdown_file", default="review.md", show_default=True, type=click.Path(dir_okay=False),
+              help="The review as Markdown, to paste into the team's channel.")
+@pass_context
+def review(context, project, export_file, gold_file, since, out, markdown_file) -> None:
+    """The week's review: what improved, who needs help on which label, the flags to answer, guideline edits to consider."""
+    from ls_context.quality.review import DEFAULT_BAR, html, markdown, period, weekly
+
+    start, end = period(since)
+    source = Source(context, project, export_file, gold_file)
+    gold = source.gold_file()
+    with click.progressbar(length=1, label="reading annotations", file=sys.stderr) as bar:
+        found = weekly(source.stream(bar), gold, start, end, source.stored_gold)
+    projects = {project} if project is not None else set()
+    guidelines = source.guidelines(projects) if projects else None
+    threshold = guidelines.gate.min_accuracy if guidelines and guidelines.gate.min_accuracy is not None else DEFAULT_BAR
+    title = f"Weekly review{f' of project {project}' if project is not None else ''}"
+    write_text(out, html(found, title, threshold))
+    write_text(markdown_file, markdown(found, title, threshold))
+    click.echo(f"review of {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC: {out}, {markdown_file}")

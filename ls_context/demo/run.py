@@ -156,6 +156,10 @@ def run_demo(port: int, data_dir: str | None, backend_port: int = 9090, scenario
             if simulate:
                 verdict, report_path = simulate_pilot(demo, data, echo=click.echo)
                 click.echo(f"\n{verdict}\nReport: {report_path}")
+            if not stay:  # --exit: everything stops below, so no address to open
+                click.echo(f"\nSet up in {time.monotonic() - started:.0f} s; stopping (--exit). Its state stays in {data}: "
+                           f"`ls-context demo --scenario {scenario.name} --data-dir {data}` brings it back up.")
+                return
             click.echo(
                 f"\nLabel Studio is at {server.url}/projects/{demo.project_id}/data  (ready in {time.monotonic() - started:.0f} s)\n"
                 f"Log in as {server.account.email} / {server.account.password}\n"

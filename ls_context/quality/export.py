@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ls_context.checks.compare import DEFAULT_PASS
+from ls_context.checks.compare import DEFAULT_PASS, REGION_KINDS, readable
 from ls_context.errors import LSContextError
 from ls_context.labelstudio.label_config import FLAG, FLAG_NOTE, INJECTED_CONTROLS, RULES_KEY
 
@@ -256,14 +256,14 @@ def build(tasks: Iterable[dict], gold: list[dict] | None = None,
     `gold` (a gold file's tasks) is matched to the export by task id, else by task data; the gold
     that `stored_gold(projects)` returns once every task was read is matched by task id.
     """
-    reader = _Reader(gold or [])
+    reader = Reader(gold or [])
     for task in tasks:
         reader.add(task)
     return reader.finish(stored_gold)
 
 
-class _Reader:
-    """Turns tasks, one at a time, into a Dataset."""
+class Reader:
+    """Turns tasks, one at a time, into a Dataset (`build` for one pass; several readers can share a pass)."""
 
     def __init__(self, gold: list[dict]):
         self.dataset = Dataset()
@@ -352,7 +352,8 @@ def _add_annotation(dataset: Dataset, t: int, annotation, labeler_index: dict) -
         answer = _answer(item)
         if answer is None:
             if _compared(item):
-                regions.append(item)
+                if _measurable(item, dataset, ""):
+                    regions.append(item)
             elif item["from_name"] not in NOT_MEASURED:
                 dataset.skipped[f"result of type '{item['type']}' (not measured)"] += 1
             continue
@@ -372,6 +373,15 @@ def _add_annotation(dataset: Dataset, t: int, annotation, labeler_index: dict) -
 def _compared(item: dict) -> bool:
     """A result the gold check compares as a whole (regions, spans, text) rather than as one label."""
     return item["type"].lower() in COMPARED and item["from_name"] not in NOT_MEASURED
+
+
+def _measurable(item: dict, dataset: Dataset, whose: str) -> bool:
+    """A box, polygon or span whose coordinates can be measured; one that cannot is counted, never guessed at."""
+    kind = item["type"].lower()
+    if kind in REGION_KINDS and not readable(item, kind):
+        dataset.skipped[f"{whose}region with unreadable coordinates ({kind})"] += 1
+        return False
+    return True
 
 
 def _well_formed(item) -> bool:
@@ -426,7 +436,7 @@ def _add_gold_annotations(dataset: Dataset, t: int, task: dict) -> None:
             if answer and answer[0] != FLAG:
                 control = dataset.controls.setdefault(answer[0], ControlLabels(answer[0], answer[1]))
                 control.gold[t] = control.code(answer[2])
-            elif answer is None and _well_formed(item) and _compared(item):
+            elif answer is None and _well_formed(item) and _compared(item) and _measurable(item, dataset, "gold "):
                 regions.append(item)
         if regions:
             dataset.compared_gold[t] = regions

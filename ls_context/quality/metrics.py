@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ls_context.checks.compare import DEFAULT_PASS, REGION_KINDS, by_control, compare, text_similarity
+from ls_context.checks.compare import DEFAULT_PASS, REGION_KINDS, by_control, compare, region_labels, text_similarity
 from ls_context.quality.agreement import MISSING, cohen_matrix, fleiss_kappa, krippendorff_alpha, mean_pairwise, per_label_agreement
 from ls_context.quality.export import ControlLabels, Dataset
 from ls_context.quality.regions import Region, RegionAgreement, RegionConsensus, RegionScore, match, regions_of
@@ -515,12 +515,23 @@ def _flag_gaps(dataset: Dataset) -> list[dict]:
         on_flagged = np.isin(tasks, flagged_tasks)
         for t, code in zip(tasks[on_flagged].tolist(), labels[on_flagged].tolist()):
             given[t][first_control.values[code]] += 1
-    for t, reason in zip(columns["tasks"][flagged].tolist(), columns["reason_codes"][flagged].tolist()):
-        label = str(given[t].most_common(1)[0][0]) if given[t] else "(no label)"
+    for t, w, reason in zip(columns["tasks"][flagged].tolist(), columns["labelers"][flagged].tolist(),
+                            columns["reason_codes"][flagged].tolist()):
+        label = str(given[t].most_common(1)[0][0]) if given[t] else _first_region_label(dataset, t, w)
         by_label[label][dataset.annotations.reasons[reason]] += 1
     ranked = sorted(by_label.items(), key=lambda item: -sum(item[1].values()))
     return [{"kind": "flagged_label", "label": label, "count": sum(reasons.values()), "reasons": dict(reasons.most_common())}
             for label, reasons in ranked]
+
+
+def _first_region_label(dataset: Dataset, t: int, w: int) -> str:
+    """The label of the first region the flagging labeler drew, as `ls-context flags` names it; else "(no label)"."""
+    for labeler, items in dataset.compared.get(t, []):
+        for item in items if labeler == w else []:
+            labels = sorted(region_labels(item, str(item.get("type", "")).lower()))
+            if labels:
+                return labels[0]
+    return "(no label)"
 
 
 class _WeekOf:

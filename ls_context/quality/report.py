@@ -118,20 +118,20 @@ def _region_shape(region: dict, colour: str, dash: str, below: bool) -> str:
 
 
 def plots(metrics: dict) -> list[tuple[str, Markup]]:
-    """(caption, SVG) of each plot; the kappa and confusion heat maps show the first control."""
+    """(caption, SVG) of each plot: accuracy and its trend, then the kappa and confusion heat maps of every control."""
     annotators = metrics["annotators"]
     figures = [
         ("Gold accuracy per labeler (95% interval)", accuracy_chart(annotators)),
         ("Gold accuracy per week", trend_chart(annotators)),
     ]
-    first_control = next(iter(metrics["confusions"]), None)
-    if first_control:
-        kappa = metrics["agreement"][first_control]["cohen_kappa_matrix"]
-        confusion = metrics["confusions"][first_control]
+    for control, confusion in metrics["confusions"].items():
+        kappa = metrics["agreement"][control]["cohen_kappa_matrix"]
         has_gold = any(any(row) for row in confusion["vs_gold"])
-        figures.append((f"Cohen's kappa between labelers ({first_control})", heat_map(kappa["values"], kappa["labelers"], kappa["labelers"], signed=True)))
+        if metrics["agreement"][control]["metric"] == "nominal":
+            figures.append((f"Cohen's kappa between labelers ({control})",
+                            heat_map(kappa["values"], kappa["labelers"], kappa["labelers"], signed=True)))
         table = confusion["vs_gold"] if has_gold else confusion["vs_consensus"]
-        figures.append((f"Confusion, {'gold' if has_gold else 'consensus'} (rows) vs labelers (columns), {first_control}",
+        figures.append((f"Confusion, {'gold' if has_gold else 'consensus'} (rows) vs labelers (columns), {control}",
                         heat_map(table, confusion["labels"], confusion["labels"])))
     return figures
 
@@ -158,52 +158,80 @@ def accuracy_chart(annotators: dict, width: int = 460) -> Markup:
 
 
 def trend_chart(annotators: dict, width: int = 520, height: int = 220) -> Markup:
-    """Gold accuracy per ISO week, a line per labeler."""
+    """Gold accuracy per ISO week, a line per labeler; each week sits in the middle of its own band, so one week reads too."""
     weeks = sorted({week for a in annotators.values() for week in a["trend"]})
     if not weeks:
         return Markup("<p><i>No dated gold answers yet.</i></p>")
-    left, top, plot_w, plot_h = 40, 10, width - 220, height - 40
-    x = {week: left + (plot_w * i / max(len(weeks) - 1, 1)) for i, week in enumerate(weeks)}
+    left, top, plot_w, plot_h = 40, 10, width - 220, height - 50
+    x = {week: left + plot_w * (i + 0.5) / len(weeks) for i, week in enumerate(weeks)}
     parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' class='trend'>",
              f"<rect x='{left}' y='{top}' width='{plot_w}' height='{plot_h}' fill='none' stroke='#ccc'/>"]
+    for level in (0.5,):
+        parts.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{top + plot_h * (1 - level):.1f}' y2='{top + plot_h * (1 - level):.1f}' "
+                     "stroke='#eee'/>")
     for i, (name, a) in enumerate(sorted(annotators.items())):
         if not a["trend"]:
             continue
         color = PALETTE[i % len(PALETTE)]
         points = " ".join(f"{x[w]:.1f},{top + plot_h * (1 - acc):.1f}" for w, acc in a["trend"].items())
-        parts.append(f"<polyline points='{points}' fill='none' stroke='{color}' stroke-width='2'/>")
+        if len(a["trend"]) > 1:
+            parts.append(f"<polyline points='{points}' fill='none' stroke='{color}' stroke-width='2'/>")
         for w, acc in a["trend"].items():
-            parts.append(f"<circle cx='{x[w]:.1f}' cy='{top + plot_h * (1 - acc):.1f}' r='3' fill='{color}'/>")
+            parts.append(f"<circle cx='{x[w]:.1f}' cy='{top + plot_h * (1 - acc):.1f}' r='3.5' fill='{color}'><title>"
+                         f"{escape(name)}, {escape(w)}: {acc:.0%}</title></circle>")
         parts.append(f"<text x='{left + plot_w + 8}' y='{top + 14 * (i + 1)}' font-size='11' fill='{color}'>{escape(_short(name, 26))}</text>")
-    for week in (weeks[0], weeks[-1]):
-        parts.append(f"<text x='{x[week]:.1f}' y='{height - 12}' font-size='10' text-anchor='middle'>{escape(week)}</text>")
+    step = max(1, -(-len(weeks) // 6))  # at most six week labels, evenly spread
+    for week in weeks[::step]:
+        parts.append(f"<text x='{x[week]:.1f}' y='{top + plot_h + 16}' font-size='10' text-anchor='middle'>{escape(week)}</text>")
     parts.append(f"<text x='{left - 4}' y='{top + 8}' font-size='10' text-anchor='end'>100%</text>")
+    parts.append(f"<text x='{left - 4}' y='{top + plot_h * 0.5 + 4:.0f}' font-size='10' text-anchor='end'>50%</text>")
     parts.append(f"<text x='{left - 4}' y='{top + plot_h}' font-size='10' text-anchor='end'>0%</text></svg>")
     return Markup("".join(parts))
 
 
 def heat_map(values: list[list], rows: list[str], columns: list[str], signed: bool = False, cell: int = 34) -> Markup:
-    """A table of numbers as coloured cells; `signed` colours negatives red (for kappas)."""
+    """A table of numbers as coloured cells, with a colour scale; `signed` colours negatives red (for kappas).
+
+    Column names are rotated 45 degrees; the space above and to the right of the cells is sized to the
+    longest one, so none is cut off.
+    """
     numbers = [v for row in values for v in row if v is not None]
     if not numbers:
         return Markup("<p><i>Not enough overlap yet.</i></p>")
     top = max(abs(v) for v in numbers) or 1
-    left, head = 120, 90
-    width, height = left + cell * len(columns) + 10, head + cell * len(rows) + 10
+    longest = max((len(_short(name, 14)) for name in columns), default=1)
+    reach = int(longest * 7.2 * 0.71) + 14  # a rotated label's height and width: characters x ~7 px (11 px type) x sin 45
+    left, head = max(60, max((len(_short(name, 26)) for name in rows), default=1) * 7 + 12), max(40, reach)
+    scale_x = left + cell * len(columns) + max(16, reach - cell // 2)
+    width, height = scale_x + 60, head + max(cell * len(rows), 90) + 10
     parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' class='heatmap'>"]
     for j, name in enumerate(columns):
         x = left + cell * j + cell / 2
-        parts.append(f"<text transform='translate({x:.0f},{head - 6}) rotate(-45)' font-size='11'>{escape(_short(name, 14))}</text>")
+        parts.append(f"<text transform='translate({x:.0f},{head - 6}) rotate(-45)' font-size='11'>{escape(_short(name, 14))}"
+                     f"<title>{escape(name)}</title></text>")
     for i, (name, row) in enumerate(zip(rows, values)):
         y = head + cell * i
-        parts.append(f"<text x='{left - 6}' y='{y + cell / 2 + 4:.0f}' text-anchor='end' font-size='11'>{escape(_short(name, 16))}</text>")
+        parts.append(f"<text x='{left - 6}' y='{y + cell / 2 + 4:.0f}' text-anchor='end' font-size='11'>{escape(_short(name, 26))}"
+                     f"<title>{escape(name)}</title></text>")
         for j, v in enumerate(row):
             fill = "#eee" if v is None else _color(v / top, signed)
             label = "" if v is None else (f"{v:.2f}" if signed else f"{v:g}")
             parts.append(f"<rect x='{left + cell * j}' y='{y}' width='{cell - 1}' height='{cell - 1}' fill='{fill}'><title>{escape(label)}</title></rect>")
             parts.append(f"<text x='{left + cell * j + cell / 2:.0f}' y='{y + cell / 2 + 4:.0f}' font-size='10' text-anchor='middle'>{label}</text>")
+    parts += _colour_scale(scale_x, head, -top if signed else 0, top, signed)
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _colour_scale(x: float, y: float, low: float, high: float, signed: bool, length: int = 80) -> list[str]:
+    """A vertical bar of the colours used, from `high` at the top to `low` at the bottom, with both ends labelled."""
+    steps = 16
+    parts = [f"<rect class='scale' x='{x:.0f}' y='{y + length * k / steps:.1f}' width='12' height='{length / steps + 0.5:.1f}' "
+             f"fill='{_color((high - (high - low) * k / (steps - 1)) / (abs(high) or 1), signed)}'/>" for k in range(steps)]
+    for value, at in ((high, y + 8), (low, y + length)):
+        shown = f"{value:.2f}" if signed else f"{value:g}"
+        parts.append(f"<text x='{x + 16:.0f}' y='{at:.0f}' font-size='10'>{shown}</text>")
+    return parts
 
 
 def _color(share: float, signed: bool) -> str:

@@ -227,3 +227,49 @@ class Lease(Base):
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
     until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Alert(Base):
+    """Something the team should hear about, queued for one alert channel in the transaction that found it.
+
+    The courier sends it alone, or in a digest with the others queued while the channel's last
+    message is younger than the digest window. `status` is pending, sent or dead (`last_error` says why).
+    """
+
+    __tablename__ = "ls_alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64), index=True)  # the target's safe name, never its URL
+    kind: Mapped[str] = mapped_column(String(32))  # flag, gate, dead_writeback
+    project_id: Mapped[int | None] = mapped_column(Integer)
+    task_id: Mapped[int | None] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertChannel(Base):
+    """One alert channel's pace: when it last sent, when it may try again after a failure, who sends now."""
+
+    __tablename__ = "ls_alert_channels"
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Notice(Base):
+    """What changed in a project's guidelines, told once to one labeler who worked under an older version."""
+
+    __tablename__ = "ls_notices"
+    __table_args__ = (UniqueConstraint("project_id", "labeler_id", "guidelines_number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer)
+    labeler_id: Mapped[int] = mapped_column(Integer, index=True)
+    guidelines_number: Mapped[int] = mapped_column(Integer)  # the GuidelinesVersion number it tells about
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)

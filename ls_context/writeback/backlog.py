@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
 
-from ls_context.store import Event, Store, Writeback
+from ls_context.store import Alert, Event, Store, Writeback
 
 
 @dataclass
@@ -15,10 +15,12 @@ class Backlog:
     writebacks: dict[str, int]  # pending, retrying (pending after a failure), delivered, superseded, dead
     dead: list[Writeback] = field(default_factory=list)  # the newest dead write-backs, with their reason
     failed: list[Event] = field(default_factory=list)  # the newest events that failed to process
+    alerts: dict[tuple[str, str], int] = field(default_factory=dict)  # (channel, status) -> count
+    dead_alerts: list[Alert] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
-        return not self.writebacks.get("dead") and not self.events.get("failed")
+        return not self.writebacks.get("dead") and not self.events.get("failed") and not self.dead_alerts
 
 
 def backlog(store: Store, project_id: int | None = None, shown: int = 10) -> Backlog:
@@ -35,7 +37,12 @@ def backlog(store: Store, project_id: int | None = None, shown: int = 10) -> Bac
                                     .order_by(Writeback.id.desc()).limit(shown)))
         failed = list(session.scalars(select(Event).where(*events_where, Event.status == "failed")
                                       .order_by(Event.id.desc()).limit(shown)))
-    return Backlog(events, writebacks, dead, failed)
+        alerts_where = [Alert.project_id == project_id] if project_id is not None else []
+        alerts = {(channel, status): n for channel, status, n in session.execute(
+            select(Alert.channel, Alert.status, func.count()).where(*alerts_where).group_by(Alert.channel, Alert.status)).all()}
+        dead_alerts = list(session.scalars(select(Alert).where(*alerts_where, Alert.status == "dead")
+                                           .order_by(Alert.id.desc()).limit(shown)))
+    return Backlog(events, writebacks, dead, failed, alerts, dead_alerts)
 
 
 def retry_failed_events(store: Store, project_id: int | None = None) -> int:

@@ -65,12 +65,15 @@ def claim_due(store: Store, owner: str, limit: int) -> list[Writeback]:
     return chosen
 
 
-def deliver(store: Store, studio, writeback: Writeback, owner: str) -> str:
-    """Send one claimed write-back; "delivered", "retry" or "dead". Only the lease's owner records the outcome."""
+def deliver(store: Store, studio, writeback: Writeback, owner: str, alerts=None) -> str:
+    """Send one claimed write-back; "delivered", "retry" or "dead". Only the lease's owner records the outcome.
+
+    A write-back that dies is told to the alert channels (`alerts`, AlertSettings) in the same transaction.
+    """
     try:
         studio.merge_into_task(writeback.task_id, writeback.kind, writeback.payload)
     except Exception as error:  # Label Studio down, slow or refusing
-        return _failed(store, writeback, owner, error)
+        return _failed(store, writeback, owner, error, alerts)
     with store.session() as session:
         session.execute(update(Writeback).where(Writeback.id == writeback.id, Writeback.lease_owner == owner).values(
             status="delivered", delivered_at=now(), attempts=writeback.attempts + 1, lease_owner=None, lease_until=None))
@@ -84,7 +87,7 @@ def deliver_due(store: Store, studio, limit: int = 50) -> tuple[int, int]:
     return outcomes.count("delivered"), len(outcomes) - outcomes.count("delivered")
 
 
-def _failed(store: Store, writeback: Writeback, owner: str, error: Exception) -> str:
+def _failed(store: Store, writeback: Writeback, owner: str, error: Exception, alerts=None) -> str:
     attempts = writeback.attempts + 1
     status = getattr(error, "status", None)
     permanent = status is not None and 400 <= status < 500 and status not in RETRYABLE_REFUSALS
@@ -103,8 +106,11 @@ def _failed(store: Store, writeback: Writeback, owner: str, error: Exception) ->
                 writeback.task_id, attempts, delay.total_seconds(), type(error).__name__)
         outcome = "retry"
     with store.session() as session:
-        session.execute(update(Writeback).where(Writeback.id == writeback.id, Writeback.lease_owner == owner).values(
-            attempts=attempts, lease_owner=None, lease_until=None, **values))
+        recorded = session.execute(update(Writeback).where(Writeback.id == writeback.id, Writeback.lease_owner == owner).values(
+            attempts=attempts, lease_owner=None, lease_until=None, **values)).rowcount
+        if outcome == "dead" and recorded and alerts:
+            alerts.queue(session, "dead_writeback", f"A write-back to task {writeback.task_id} (project {writeback.project_id}) "
+                         f"is dead after {attempts} attempt(s): {reason[:200]}", writeback.project_id, writeback.task_id)
     return outcome
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ls_context.alerts import deliver_alerts
 from ls_context.checks.processor import Processor
 from ls_context.store import Store
 from ls_context.writeback.delivery import claim_due, deliver, new_owner
@@ -30,11 +31,12 @@ class Worker:
     """
 
     def __init__(self, store: Store, processor: Processor, client_factory, interval: float = 1.0,
-                 sync_every: float = 0.0, pool: int = 4):
+                 sync_every: float = 0.0, pool: int = 4, alerts=None):
         self.store, self.processor, self.client_factory = store, processor, client_factory
         self.interval = interval
         self.sync_every = sync_every  # seconds between two `sync` passes over known projects; 0 = never
         self.pool = pool
+        self.alerts = alerts  # AlertSettings: the courier sends queued alerts too
         self.owner = new_owner()
         self._last_sync = time.monotonic()
         self._wake = threading.Event()
@@ -93,11 +95,20 @@ class Worker:
         return processed
 
     def courier_round(self) -> tuple[int, int]:
-        """Sync if it is time, then deliver what is due, `pool` at a time; (delivered, failed)."""
+        """Sync if it is time, deliver the write-backs that are due, `pool` at a time, then the alerts; (delivered, failed)."""
         if self.sync_every and time.monotonic() - self._last_sync >= self.sync_every:
             self._last_sync = time.monotonic()
             self.sync_known_projects()
-        return self.deliver()
+        try:
+            return self.deliver()
+        finally:
+            self.send_alerts()
+
+    def send_alerts(self) -> tuple[int, int]:
+        """Send the alerts that are due on every channel (Label Studio plays no part); (messages sent, failed)."""
+        if not (self.alerts and self.alerts.targets):
+            return 0, 0
+        return deliver_alerts(self.store, self.alerts, self.owner)
 
     def deliver(self) -> tuple[int, int]:
         """Deliver every due write-back; (delivered, failed)."""
@@ -110,7 +121,7 @@ class Worker:
                 claimed = claim_due(self.store, self.owner, self.pool)
                 if not claimed:
                     break
-                outcomes = list(executor.map(lambda w: deliver(self.store, client, w, self.owner), claimed))
+                outcomes = list(executor.map(lambda w: deliver(self.store, client, w, self.owner, self.alerts), claimed))
                 delivered += outcomes.count("delivered")
                 failed += len(outcomes) - outcomes.count("delivered")
                 if failed:
