@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ls_context.cli import main
@@ -62,7 +63,9 @@ def test_the_command_compares_two_files_or_two_stored_versions(tmp_path, monkeyp
     assert none.exit_code == 1 and "give two guidelines files" in none.output
 
 
-def test_a_labeler_who_worked_under_the_old_version_is_told_once_on_their_page(tmp_path):
+@pytest.fixture
+def told(tmp_path):
+    """Labeler 7 answered under version 1 and again after version 2 was pushed; labeler 8 only after."""
     from harness.config import WEBHOOK_SECRET, config_for
     from ls_context.checks.personal import Links
     from ls_context.intake.webhook import SECRET_HEADER
@@ -84,17 +87,36 @@ def test_a_labeler_who_worked_under_the_old_version_is_told_once_on_their_page(t
 
     try:
         services.guidelines.push(4, OLD)
-        annotate(1, labeler=7)          # labeler 7 works under the old version
+        annotate(1, labeler=7)
         services.guidelines.push(4, edited())
-        annotate(2, labeler=7)          # ... and answers after the push: told
-        annotate(3, labeler=7)          # ... once
-        annotate(4, labeler=8)          # labeler 8 starts under the new version: nothing to tell
+        annotate(2, labeler=7)
+        annotate(3, labeler=7)
+        annotate(4, labeler=8)
         with services.store.reading() as session:
             notices = session.query(Notice).all()
-        page = client.get("/feedback/" + Links.of(services.store).labeler_token(7)).get_data(as_text=True)
-        other = client.get("/feedback/" + Links.of(services.store).labeler_token(8)).get_data(as_text=True)
+        pages = {labeler: client.get("/feedback/" + Links.of(services.store).labeler_token(labeler)).get_data(as_text=True)
+                 for labeler in (7, 8)}
     finally:
         app.extensions["ls_context"].close()
+    return notices, pages
+
+
+def test_a_labeler_who_worked_under_the_old_version_is_told_once_on_their_page(told):
+    notices, pages = told
     assert [(n.labeler_id, n.guidelines_number) for n in notices] == [(7, 2)]
-    assert "What changed in the guidelines 1.2.0:" in page and "Rule &#39;praise&#39; is gone" in page
-    assert "What changed" not in other
+    assert "What changed in the guidelines 1.2.0:" in pages[7] and "Rule &#39;praise&#39; is gone" in pages[7]
+    assert "What changed" not in pages[8]
+
+
+@pytest.mark.browser
+def test_the_what_changed_note_as_the_labeler_sees_it(told, browser, tmp_path, screenshot):
+    _, pages = told
+    path = tmp_path / "page.html"
+    path.write_text(pages[7])
+    page = browser.new_page(viewport={"width": 760, "height": 520})
+    page.goto(path.as_uri())
+    note = page.locator(".notice")
+    assert note.locator(".title").inner_text() == "What changed in the guidelines 1.2.0:"
+    assert note.is_visible() and "Rule 'churn-threat' now looks for" in note.inner_text()
+    screenshot(page, "what-changed-note", full_page=False)
+    page.close()

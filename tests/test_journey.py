@@ -3,8 +3,8 @@
 A labeler sees hints, the pre-annotation with its rationale and the flag; answers a gold task
 wrongly and reads the verdict on their own feedback page; flags a task with a reason. The lead runs
 the gate on the pilot of three simulated labelers (it fails because one of them confuses two
-classes) and opens the report, whose guideline-gap table names those two classes and who confuses
-them. The server runs as the demo runs it: `ls-context serve` in a process of its own, configured by
+classes), opens the report, whose guideline-gap table names those two classes and who confuses
+them, and the project's dashboard on the server. The server runs as the demo runs it: `ls-context serve` in a process of its own, configured by
 a config file. Each step leaves a screenshot.
 """
 
@@ -136,6 +136,17 @@ def test_labeler_and_lead_journey(demo, ls, page, label_studio, browser, tmp_pat
     report.locator("table.confused").scroll_into_view_if_needed()
     screenshot(report, "4-report-gaps")
     report.close()
+
+    # 6. The lead's dashboard on the server: the gate, the open flags with their notes, labelers, gaps linked to Label Studio.
+    dashboard = browser.new_page(viewport={"width": 1200, "height": 1000})
+    dashboard.goto(Links.of(demo.services.store).dashboard_url(demo.backend_url, demo.project_id))
+    dashboard.get_by_role("heading", name="Pilot gate: FAIL").wait_for()
+    assert dashboard.locator("ul.gate li.fail").filter(has_text="confuser@example.com").count() >= 1
+    assert dashboard.get_by_text("A question, but with a deadline tomorrow: routine or urgent?").is_visible()
+    assert dashboard.locator("table.confused a").first.get_attribute("href").startswith(f"{label_studio.url}/projects/{demo.project_id}/data?task=")
+    assert dashboard.locator("svg.accuracy").is_visible() and dashboard.locator("table.labelers").is_visible()
+    screenshot(dashboard, "5-dashboard", full_page=False)
+    dashboard.close()
 
 
 def _choose_only(view, label: str) -> None:

@@ -48,6 +48,10 @@ class Links:
     def feedback_url(self, backend_url: str, labeler_id: int) -> str:
         return f"{backend_url.rstrip('/')}/feedback/{self.labeler_token(labeler_id)}"
 
+    def dashboard_url(self, backend_url: str, project_id: int) -> str:
+        """The lead's dashboard of a project."""
+        return f"{backend_url.rstrip('/')}/projects/{project_id}/dashboard?lead={self.lead_token()}"
+
     def lead_url(self, backend_url: str) -> str:
         """The lead's view of labeler <id>: the link with the id filled in."""
         return f"{backend_url.rstrip('/')}/labelers/<user id>?lead={self.lead_token()}"
@@ -93,3 +97,12 @@ def _latest_feedback(project_id: int):
     """Each annotation's newest feedback row in a project, as a subquery."""
     newest = select(func.max(Feedback.id)).where(Feedback.project_id == project_id).group_by(Feedback.annotation_id)
     return select(Feedback.labeler_id, Feedback.passed).where(Feedback.id.in_(newest)).subquery()
+
+
+def remember_emails(store: Store, users) -> None:
+    """Webhooks name a labeler by id only: the lead's pages show emails once Label Studio's user list was read."""
+    from ls_context.checks.processor import remember_labeler
+
+    with store.session() as session:
+        for user in users:
+            remember_labeler(session, user.id, user.email or "")

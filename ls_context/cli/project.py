@@ -165,7 +165,7 @@ def labelers(context, project) -> None:
     A labeler reads their own verdicts on gold tasks there, within seconds of answering; nobody
     else's, and never an expected answer before they gave theirs.
     """
-    from ls_context.checks.personal import Links, gold_summary
+    from ls_context.checks.personal import Links, gold_summary, remember_emails
     from ls_context.services import build
 
     resolved = context.config()
@@ -182,13 +182,6 @@ def labelers(context, project) -> None:
         right, total = summary.get(user.id, (0, 0))
         gold = f"{right}/{total} gold passed" if total else "no gold answers yet"
         click.echo(f"{user.email:<32} {gold:<22} {links.feedback_url(resolved.backend_url, user.id)}")
-    click.echo(f"\nHand each labeler their own link. Yours, to see any labeler (keep it to yourself):\n  {links.lead_url(resolved.backend_url)}")
-
-
-def remember_emails(store, users) -> None:
-    """Webhooks name a labeler by id only: the lead's pages show emails once a command has seen them."""
-    from ls_context.checks.processor import remember_labeler
-
-    with store.session() as session:
-        for user in users:
-            remember_labeler(session, user.id, user.email or "")
+    click.echo(f"\nHand each labeler their own link. Yours, to see any labeler (keep it to yourself):\n  {links.lead_url(resolved.backend_url)}"
+               f"\nThe project's dashboard (the gate, flags, labelers, agreement, gaps), also yours alone:\n"
+               f"  {links.dashboard_url(resolved.backend_url, project)}")

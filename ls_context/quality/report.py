@@ -27,15 +27,21 @@ TEMPLATES = Environment(loader=PackageLoader("ls_context.quality", "templates"),
 TEMPLATES.filters.update(pct=_pct, decimal=_decimal)
 
 
-def render(metrics: dict, title: str = "Labeling quality report") -> str:
-    """The whole report as one HTML page: plots, the labeler and agreement tables, the guideline gaps."""
+def render(metrics: dict, title: str = "Labeling quality report", gate=None, flags=None, task_link: str | None = None,
+           nonce: str = "") -> str:
+    """The whole report as one HTML page: plots, the labeler and agreement tables, the guideline gaps.
+
+    The lead's dashboard adds `gate` ((criteria, alert lines)), the open `flags` grouped by reason,
+    links to each task in Label Studio (`task_link`, the URL a task id completes) and the nonce its
+    Content-Security-Policy allows the style sheet by.
+    """
     gaps = {kind: [g for g in metrics["guideline_gaps"] if g["kind"] == kind] for kind in GAP_KINDS}
     return TEMPLATES.get_template("report.html").render(
         title=title, counts=metrics["counts"], skipped=metrics["skipped"], plots=plots(metrics),
         labelers=sorted(metrics["annotators"].items()), agreement=metrics["agreement"],
         gaps={kind: rows for kind, rows in gaps.items() if rows},
         regions=metrics.get("regions") or {}, region_plots=region_plots(metrics.get("regions") or {}),
-        texts=metrics.get("texts") or {},
+        texts=metrics.get("texts") or {}, gate=gate, flags=flags, task_link=task_link, nonce=nonce,
     )
 
 
