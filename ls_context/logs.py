@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 import logging
+import re
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# The lead's token and a labeler's personal token ride in page URLs: access logs show them masked.
+TOKENS = re.compile(r"(lead=|/feedback/)[^&\s\"?]+")
+ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
+
+
+class MaskTokens(logging.Filter):
+    """Masks the page tokens in a request line before any handler writes it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = TOKENS.sub(r"\1...", message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
 
 
 def configure(level: str = "INFO") -> None:
@@ -21,3 +36,7 @@ def configure(level: str = "INFO") -> None:
         root.addHandler(handler)
     for name in ("ls_context", "ml_backend"):
         logging.getLogger(name).setLevel(level.upper())
+    for name in ACCESS_LOGGERS:
+        access = logging.getLogger(name)
+        if not any(isinstance(f, MaskTokens) for f in access.filters):
+            access.addFilter(MaskTokens())

@@ -24,7 +24,7 @@ from .registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 # Routes that authenticate by themselves (a signed personal link), so labelers never need basic auth.
-OWN_AUTH_ENDPOINTS = {"pages.personal_feedback", "pages.labeler"}
+OWN_AUTH_ENDPOINTS = {"pages.personal_feedback", "pages.labeler", "pages.project_dashboard"}
 
 
 @dataclass

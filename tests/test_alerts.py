@@ -203,7 +203,7 @@ def test_a_digest_counts_by_kind_and_spells_out_the_first_twenty():
     assert subject == "ls-context: 26 alerts (25 flags, 1 pilot gate)"
     lines = text.splitlines()
     assert lines[0] == "26 alerts: 25 flags, 1 pilot gate" and lines[1] == "- flag 0" and len(lines) == 22
-    assert lines[-1] == "... and 6 more (`ls-context status` lists every alert)"
+    assert lines[-1] == "... and 6 more"
     assert message(alerts[-1:]) == ("ls-context: gate", "gate L")
     assert AlertSettings().task_link(3, 4) is None
 
@@ -224,3 +224,38 @@ def test_the_readme_alerts_setting_gives_the_line_it_shows(tmp_path, monkeypatch
     output = CliRunner().invoke(main, ["config", "show"]).output
     assert [line for line in output.splitlines() if "alerts" in line and "ok" in line] == [shown.split("# ", 1)[1]]
     assert "PASSWORD" not in output and "XXXX" not in output
+
+
+def test_a_labeler_confidently_below_the_bar_is_told_once_per_label(tmp_path):
+    """Ben answers every Urgent gold task as Routine: told once for that label and once for his pooled accuracy, from 5 on."""
+    from pathlib import Path
+
+    from ls_context.store import Gold
+
+    root = Path(__file__).resolve().parent.parent
+    with Receiver() as hook:
+        app = server(tmp_path, f"json+{hook.url}", digest=0.0)
+        services = app.extensions["ls_context"].services
+        try:
+            services.guidelines.push(3, (root / "examples" / "support-triage" / "guidelines.yaml").read_text())
+            truths = ["Urgent intervention"] * 8 + ["Routine question"] * 4
+            with services.store.session() as session:
+                for t, truth in enumerate(truths):
+                    session.add(Gold(task_id=1000 + t, project_id=3, explanation="",
+                                     result=[{"from_name": "triage", "to_name": "text", "type": "choices", "value": {"choices": [truth]}}]))
+            for t, truth in enumerate(truths):
+                body = flagged(t + 1)
+                body["task"]["id"] = 1000 + t
+                body["annotation"]["result"] = [{"from_name": "triage", "to_name": "text", "type": "choices",
+                                                 "value": {"choices": ["Routine question"]}}]
+                body["annotation"]["completed_by"] = {"id": 5, "email": "ben@example.com"}
+                post(app, body)
+            bodies = hook.wait_for(lambda found: len([a for b in found for a in b["alerts"] if a["kind"] == "labeler"]) >= 2, timeout=10)
+            time.sleep(1)
+            bodies = hook.received()
+        finally:
+            app.extensions["ls_context"].close()
+    texts = [a["text"] for b in bodies for a in b["alerts"] if a["kind"] == "labeler"]
+    assert "ben@example.com misses Urgent intervention: 0 of 5 gold right (0%, bar 85%) (project 3)" in texts
+    assert "ben@example.com is below the bar on gold: 0 of 5 right (0%, bar 85%) (project 3)" in texts
+    assert len(texts) == len(set(t.split(":")[0] for t in texts)) == 2  # each told once, however many answers follow

@@ -52,3 +52,35 @@ def test_the_dashboard_shows_the_gate_flags_and_gaps_to_the_lead_only(tmp_path):
     assert "Open flags (1)" in html and "&ldquo;deadline or not?&rdquo;" in html
     assert '<a href="http://127.0.0.1:8080/projects/3/data?task=100">100</a>' in html
     assert f'<style nonce="' in html and "ana@example.com" in html
+
+
+def test_behind_basic_auth_the_lead_token_alone_opens_it_and_logs_mask_the_tokens(tmp_path, monkeypatch):
+    import logging
+
+    from click.testing import CliRunner
+
+    from ls_context import logs
+    from ls_context.cli import main
+
+    app = create_app(config_for(tmp_path, basic_auth_user="ml", basic_auth_pass="s3cret", backend_url="http://127.0.0.1:9090"))
+    try:
+        client = app.test_client()
+        token_url = Links.of(app.extensions["ls_context"].store).dashboard_url("", 3)
+        assert client.get(token_url).status_code == 200
+        assert client.post("/predict", json={"tasks": []}).status_code == 401  # the model's routes still need basic auth
+    finally:
+        app.extensions["ls_context"].close()
+
+    logs.configure("INFO")
+    record = logging.LogRecord("werkzeug", logging.INFO, "", 0, '127.0.0.1 "GET %s HTTP/1.1" 200 -', (token_url,), None)
+    logging.getLogger("werkzeug").filters[0].filter(record)
+    assert record.getMessage() == '127.0.0.1 "GET /projects/3/dashboard?lead=... HTTP/1.1" 200 -'
+
+    # Without Label Studio configured, `labelers` still gives the lead's links.
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("LS_CONTEXT_BACKEND_URL", "http://127.0.0.1:9090")
+    for name in ("LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(main, ["labelers", "--project", "3"])
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:9090" + token_url in result.output

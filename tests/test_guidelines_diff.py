@@ -40,7 +40,8 @@ def test_labels_examples_edge_cases_flag_reasons_and_gate():
     new = new[:start] + ("        edge_cases:\n          - situation: A deadline tomorrow in a how-to question.\n"
                          "            label: Urgent intervention\n            why: The deadline decides.\n") + new[start + len("        edge_cases:\n"):]
     lines = changes(parse(OLD), parse(new))
-    assert "New edge case: A deadline tomorrow in a how-to question. -> Urgent intervention (The deadline decides.)" in lines
+    assert ("New edge case under 'Urgent intervention': A deadline tomorrow in a how-to question. -> Urgent intervention "
+            "(The deadline decides.)") in lines
     assert "New flag reason: Looks like spam." in lines and "Gate: min_accuracy 0.85 -> 0.9." in lines
 
 

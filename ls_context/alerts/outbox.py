@@ -43,11 +43,17 @@ class AlertSettings:
         reasons = frozenset(r.strip() for r in (config.alert_flags or "").split(",") if r.strip())
         return cls(tuple(parse_targets(config.alerts)), config.alert_digest, reasons, config.label_studio_url)
 
-    def queue(self, session, kind: str, text: str, project_id: int | None = None, task_id: int | None = None) -> None:
-        """One alert per channel, in the caller's transaction: it is sent if and only if what caused it is stored."""
+    def queue(self, session, kind: str, text: str, project_id: int | None = None, task_id: int | None = None,
+              key: str | None = None) -> None:
+        """One alert per channel, in the caller's transaction: it is sent if and only if what caused it is stored.
+
+        With a `key`, a channel that was already told about it is not told again.
+        """
         link = self.task_link(project_id, task_id)
         for target in self.targets:
-            session.add(Alert(channel=target.channel, kind=kind, project_id=project_id, task_id=task_id, text=text, link=link))
+            if key is not None and session.scalar(select(Alert.id).where(Alert.channel == target.channel, Alert.key == key).limit(1)):
+                continue
+            session.add(Alert(channel=target.channel, kind=kind, project_id=project_id, task_id=task_id, text=text, link=link, key=key))
 
     def task_link(self, project_id: int | None, task_id: int | None) -> str | None:
         if not (self.label_studio_url and project_id is not None):
@@ -137,7 +143,7 @@ def message(alerts: list[Alert]) -> tuple[str, str]:
     summary = ", ".join(f"{n} {name}{'s' if n > 1 else ''}" for name, n in counts.most_common())
     lines = [f"{len(alerts)} alerts: {summary}"] + [f"- {_line(alert)}" for alert in alerts[:SHOWN]]
     if len(alerts) > SHOWN:
-        lines.append(f"... and {len(alerts) - SHOWN} more (`ls-context status` lists every alert)")
+        lines.append(f"... and {len(alerts) - SHOWN} more")
     return f"ls-context: {len(alerts)} alerts ({summary})", "\n".join(lines)
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import defaultdict
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ls_context.intake.webhook import ANNOTATION_ACTIONS
@@ -173,6 +174,37 @@ class Processor:
             labeler_id=labeler_id, passed=all(v.passed for v in checked) if checked else None,
             text=feedback_text(verdicts, guidelines, gold.explanation),
         ))
+        if self.alerts and self.alerts.targets and guidelines and guidelines.gate.min_accuracy is not None and labeler_id is not None:
+            session.flush()
+            for line in below_the_bar(session, project_id, labeler_id, guidelines.gate):
+                who = _email(annotation) or f"labeler {labeler_id}"
+                self.alerts.queue(session, "labeler", f"{who} {line[1]} (project {project_id})", project_id,
+                                  key=f"below:{project_id}:{labeler_id}:{line[0]}")
+
+
+def below_the_bar(session, project_id: int, labeler_id: int, gate) -> list[tuple[str, str]]:
+    """(what, sentence) for a labeler confidently under the gate's bar: on all their gold, or on one expected label.
+
+    Each answer's newest verdict counts, judged by the gate's rule (the whole Wilson interval under the bar).
+    """
+    from ls_context.quality.gate import DEFAULT_MIN_GOLD_PER_LABEL, confidently_below
+
+    newest = select(func.max(Check.id)).where(Check.project_id == project_id, Check.labeler_id == labeler_id,
+                                              Check.passed.is_not(None)).group_by(Check.annotation_id, Check.control)
+    rows = session.execute(select(Check.expected, Check.passed).where(Check.id.in_(newest))).all()
+    bar, found = gate.min_accuracy, []
+    right = sum(bool(passed) for _, passed in rows)
+    if confidently_below(right, len(rows), bar, gate.min_gold_per_labeler or 1):
+        found.append(("all", f"is below the bar on gold: {right} of {len(rows)} right ({right / len(rows):.0%}, bar {bar:.0%})"))
+    per_label = defaultdict(lambda: [0, 0])
+    for expected, passed in rows:
+        per_label[expected][0] += bool(passed)
+        per_label[expected][1] += 1
+    minimum = gate.min_gold_per_label or DEFAULT_MIN_GOLD_PER_LABEL
+    for label, (hits, n) in sorted(per_label.items()):
+        if confidently_below(hits, n, bar, minimum):
+            found.append((f"label:{label}", f"misses {label}: {hits} of {n} gold right ({hits / n:.0%}, bar {bar:.0%})"))
+    return found
 
 
 def what_changed(session, project_id: int, labeler_id: int, annotation_id: int) -> None:

@@ -49,9 +49,9 @@ def _labels(control_name: str, old, new, several: bool) -> list[str]:
             lines += [f"New {kind} example for '{label.value}'{where}: \"{_text(e)}\"" + (f" ({e.explanation})" if e.explanation else "")
                       for e in now if e not in was]
             lines += [f"Dropped {kind} example for '{label.value}'{where}: \"{_text(e)}\"" for e in was if e not in now]
-        lines += [f"New edge case{where}: {case.situation} -> {case.label}" + (f" ({case.why})" if case.why else "")
+        lines += [f"New edge case under '{label.value}'{where}: {case.situation} -> {case.label}" + (f" ({case.why})" if case.why else "")
                   for case in label.edge_cases if case not in before.edge_cases]
-        lines += [f"Dropped edge case{where}: {case.situation} -> {case.label}" for case in before.edge_cases
+        lines += [f"Dropped edge case under '{label.value}'{where}: {case.situation} -> {case.label}" for case in before.edge_cases
                   if case not in label.edge_cases]
     lines += [f"Label '{label.value}'{where} is gone." for label in old.labels if new.label(label.value) is None]
     return lines

@@ -244,6 +244,7 @@ class Alert(Base):
     task_id: Mapped[int | None] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     link: Mapped[str | None] = mapped_column(Text)
+    key: Mapped[str | None] = mapped_column(String(200), index=True)  # what it is about, when it must be told only once
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

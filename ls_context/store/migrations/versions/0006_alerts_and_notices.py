@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("task_id", sa.Integer),
         sa.Column("text", sa.Text, nullable=False),
         sa.Column("link", sa.Text),
+        sa.Column("key", sa.String(200)),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True)),
@@ -30,6 +31,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_ls_alerts_channel", "ls_alerts", ["channel"])
     op.create_index("ix_ls_alerts_status", "ls_alerts", ["status"])
+    op.create_index("ix_ls_alerts_key", "ls_alerts", ["key"])
     op.create_table(
         "ls_alert_channels",
         sa.Column("channel", sa.String(64), primary_key=True),
@@ -58,6 +60,7 @@ def downgrade() -> None:
     op.drop_index("ix_ls_notices_labeler_id", "ls_notices")
     op.drop_table("ls_notices")
     op.drop_table("ls_alert_channels")
+    op.drop_index("ix_ls_alerts_key", "ls_alerts")
     op.drop_index("ix_ls_alerts_status", "ls_alerts")
     op.drop_index("ix_ls_alerts_channel", "ls_alerts")
     op.drop_table("ls_alerts")
