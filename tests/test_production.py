@@ -212,8 +212,12 @@ def test_the_readme_production_section_as_written(ls, label_studio, team, pg_sch
         link = next(line.split()[-1] for line in listed.stdout.splitlines() if line.startswith("confuser@"))
         page = requests.get(link, timeout=5).text  # a labeler's own page needs no basic auth, only the link
         assert "Gold check FAILED" in page and "Expected: Negative; you gave: Positive." in page
-        lead = listed.stdout.strip().splitlines()[-1].strip().replace("<user id>", str(users["confuser@example.com"]))
+        lead = next(line.strip() for line in listed.stdout.splitlines() if "/labelers/" in line).replace(
+            "<user id>", str(users["confuser@example.com"]))
         assert requests.get(lead, timeout=5).status_code == 200
+        dashboard = next(line.strip() for line in listed.stdout.splitlines() if "/dashboard?lead=" in line)
+        board = requests.get(dashboard, timeout=10)  # the lead's token alone, as for the labeler pages
+        assert board.status_code == 200 and "Open flags" in board.text and "confuser@example.com" in board.text
         # Basic auth, which any Label Studio user can read in the webhook's headers, opens no labeler's page.
         assert requests.get(lead.split("?")[0], auth=("labelstudio", PASSWORD), timeout=5).status_code == 403
 
