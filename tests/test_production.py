@@ -226,7 +226,8 @@ def test_the_readme_production_section_as_written(ls, label_studio, team, pg_sch
 
         report = run(lines[5])
         assert report.returncode == 0 and "(12 gold task(s))" in report.stderr
-        assert (second / "report.html").exists()
+        page = (second / "report.html").read_text()  # the stored guidelines' bars: the report carries the gate too
+        assert "Pilot gate: <span class='fail'>FAIL</span>" in page and "confuser@example.com" in page
 
         gate = run(lines[6])
         assert gate.returncode == 1, gate.stdout + gate.stderr  # the confuser fails it, with the stored thresholds

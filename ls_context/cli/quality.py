@@ -121,8 +121,11 @@ def report(context, project, export_file, gold_file, out, json_file) -> None:
     from ls_context.quality.metrics import dump
     from ls_context.quality.report import render
 
-    metrics, _, _ = measure(Source(context, project, export_file, gold_file))
-    write_text(out, render(metrics))
+    from ls_context.quality.gate import evaluate
+
+    metrics, _, guidelines = measure(Source(context, project, export_file, gold_file))
+    criteria, alerts = evaluate(metrics, guidelines.gate) if guidelines else ([], [])
+    write_text(out, render(metrics, gate=(criteria, alerts) if criteria else None))  # the gate, where the guidelines set bars
     if json_file:
         write_with(json_file, lambda handle: dump(metrics, handle))
     click.echo(f"report: {out}" + (f", metrics: {json_file}" if json_file else ""))
