@@ -228,3 +228,22 @@ def test_hints_change_nothing_but_hints(config, definition):
         assert {k: v for k, v in before.attrib.items() if k != "hint"} == {k: v for k, v in after.attrib.items() if k != "hint"}
         if before.tag in ("Choice", "Label"):
             assert after.get("hint") == (before.get("hint") or definition)
+
+
+def test_hints_an_earlier_guidelines_version_wrote_give_way_and_hand_written_ones_stay():
+    from dataclasses import replace
+
+    old = load(LABEL_CONFIGS / "text-classification.yaml")
+    control = old.controls["triage"]
+    first, second = control.labels[0], control.labels[1]
+    new = replace(old, controls={"triage": replace(control, labels=(
+        replace(first, definition="Sharper: harm, loss or a deadline today."), replace(second, definition="Reworded too."),
+        *control.labels[2:]))})
+    plain = (LABEL_CONFIGS / "text-classification.xml").read_text()
+    for label in control.labels:  # the shipped config carries the hints already: start from a config without them
+        plain = plain.replace(f' hint="{label.hint}"', "")
+    config = inject(plain, Injection.from_guidelines(old))
+    config = config.replace(second.hint, "Our own words for this label")  # an admin edited one hint by hand
+    updated = inject(config, Injection.from_guidelines(new, previous=old))
+    assert new.controls["triage"].labels[0].hint in updated and first.hint not in updated
+    assert "Our own words for this label" in updated and "Reworded too." not in updated

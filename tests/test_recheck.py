@@ -63,3 +63,38 @@ def test_recheck_lists_and_marks_what_the_new_rule_contradicts(ls, make_project,
     metas = {task.id: task.meta for task in ls.tasks.list(project=project.id)}
     assert "rule 'churn-threat' says Urgent intervention, answered Frustrated but salvageable" in metas[ids[0]]["ls_recheck"]
     assert "ls_recheck" not in (metas[ids[1]] or {}) and "ls_recheck" not in (metas[ids[2]] or {})
+
+
+def test_setup_with_a_new_version_updates_hints_and_instructions_in_label_studio(ls, make_project, label_studio, tmp_path):
+    """The push path: `setup` with version 2 replaces the hints version 1 wrote and uploads the new instructions."""
+    from ls_context.demo.local_studio import free_port
+    from ls_context.guidelines import parse
+    from ls_context.labelstudio import Gateway
+    from ls_context.labelstudio.setup import Backend, setup_project
+    from harness.config import WEBHOOK_SECRET
+    from ml_backend.serve import start_in_thread
+
+    old_definition = "The customer faces harm, loss or a hard deadline now, or threatens to leave, and a person must act today."
+    new_definition = "Harm, loss, a deadline today, a threat to leave or to go to the press; a person acts today."
+    (tmp_path / "v1.yaml").write_text(GUIDELINES)
+    (tmp_path / "v2.yaml").write_text(with_press_rule(GUIDELINES).replace(old_definition, new_definition))
+    plain = CONFIG
+    for label in parse(GUIDELINES).controls["triage"].labels:
+        plain = plain.replace(f' hint="{label.hint}"', "")
+    project = make_project(plain)
+    server = start_in_thread("127.0.0.1", free_port(), config_for(tmp_path, label_studio_url=label_studio.url,
+                                                                 label_studio_api_key=label_studio.account.token))
+    try:
+        studio = Gateway(label_studio.url, label_studio.account.token)
+        backend = Backend(server.url, WEBHOOK_SECRET)
+        book = server.backend.services.guidelines
+        setup_project(studio, book, project.id, str(tmp_path / "v1.yaml"), backend)
+        assert old_definition in ls.projects.get(id=project.id).label_config
+        report = setup_project(studio, book, project.id, str(tmp_path / "v2.yaml"), backend)
+        updated = ls.projects.get(id=project.id)
+    finally:
+        server.backend.close()
+        server.shutdown()
+    assert new_definition in updated.label_config and old_definition not in updated.label_config
+    assert new_definition in updated.expert_instruction
+    assert any("stored as version 2" in step for step in report.steps)

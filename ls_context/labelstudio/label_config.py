@@ -49,15 +49,19 @@ class Injection:
     flag_reasons: tuple[str, ...] = tuple(DEFAULT_FLAG_REASONS)
     hints: dict | None = None
     overwrite_hints: bool = False
+    outdated_hints: frozenset = frozenset()  # hints an earlier guidelines version wrote: replaced, unlike hand-written ones
 
     @classmethod
-    def from_guidelines(cls, guidelines: Guidelines | None, overwrite_hints: bool = False) -> "Injection":
+    def from_guidelines(cls, guidelines: Guidelines | None, overwrite_hints: bool = False,
+                        previous: Guidelines | None = None) -> "Injection":
         if guidelines is None:
             return cls(overwrite_hints=overwrite_hints)
+        outdated = frozenset(hint for labels in previous.hints().values() for hint in labels.values()) if previous else frozenset()
         return cls(
             flag_reasons=tuple(reason.value for reason in guidelines.flag_reasons),
             hints=guidelines.hints(),
             overwrite_hints=overwrite_hints,
+            outdated_hints=outdated,
         )
 
 
@@ -185,7 +189,7 @@ def _set_hints(root: etree._Element, injection: Injection) -> None:
             continue
         for choice in control.iter("Choice", "Label"):
             value = choice.get("value") or choice.get("alias")
-            if value in hints and (injection.overwrite_hints or not choice.get("hint")):
+            if value in hints and (injection.overwrite_hints or not choice.get("hint") or choice.get("hint") in injection.outdated_hints):
                 choice.set("hint", hints[value])
 
 

@@ -52,7 +52,8 @@ def setup_project(studio: Gateway, book: GuidelinesBook, project_id: int, guidel
     guidelines = load(guidelines_path)
     health = _health(backend)  # before anything changes: wrong credentials stop here
     project = studio.project(project_id)
-    extended = inject(project.label_config, Injection.from_guidelines(guidelines))
+    # The hints the project's previous guidelines wrote give way to the new ones; hints written by hand stay.
+    extended = inject(project.label_config, Injection.from_guidelines(guidelines, previous=book.latest(project_id)))
     studio.update_project(project_id, label_config=extended, expert_instruction=render(guidelines),
                           show_instruction=True, show_collab_predictions=True)
     report.steps.append(f"label config extended and instructions uploaded (guidelines {guidelines.version})")
