@@ -52,16 +52,14 @@ def compare(expected: list[dict], given: list[dict], thresholds: dict | None = N
     verdicts = []
     for control, items in wanted.items():
         kind = str(items[0].get("type", "")).lower()
-        score = _score(kind, items, answered.get(control, []), tolerances)
+        threshold = thresholds.get(control, thresholds.get(kind))
+        if kind in REGION_KINDS:
+            score, passed = _region_verdict(items, answered.get(control, []), kind, threshold)
+        else:
+            score = _score(kind, items, answered.get(control, []), tolerances)
+            passed = None if score is None else score >= threshold - 1e-9
         if score is not None:
             score = min(1.0, max(0.0, score))  # overlaps summed in floating point can land a hair above 1
-        threshold = thresholds.get(control, thresholds.get(kind))
-        if score is None:
-            passed = None
-        elif kind in REGION_KINDS:
-            passed = _every_region_matched(items, answered.get(control, []), kind, threshold)
-        else:
-            passed = score >= threshold - 1e-9
         verdicts.append(Verdict(control, kind, score, passed, describe(items), describe(answered.get(control, []))))
     return verdicts
 
@@ -80,8 +78,6 @@ def _score(kind: str, expected: list[dict], given: list[dict], tolerances: dict)
         return _jaccard(_choice_set(expected, "choices"), _choice_set(given, "choices"))
     if kind == "taxonomy":
         return _jaccard(_choice_set(expected, "taxonomy"), _choice_set(given, "taxonomy"))
-    if kind in REGION_KINDS:
-        return _match_regions(expected, given, overlap_of(kind), kind)
     if kind == "textarea":
         return text_similarity(expected, given)
     if kind in ("rating", "number"):
@@ -138,28 +134,28 @@ def overlap_of(kind: str):
     return _span_iou if kind in SPAN_KINDS else (_box_iou if kind in BOX_KINDS else _polygon_iou)
 
 
-def _match_regions(expected: list[dict], given: list[dict], overlap, kind: str) -> float:
-    """Sum of overlaps of a one-to-one matching that maximises it, over the larger region count."""
+def _region_verdict(expected: list[dict], given: list[dict], kind: str, threshold: float) -> tuple[float, bool]:
+    """(score, passed) of a region answer, from one matrix of overlaps between regions whose labels agree.
+
+    The score is the overlap of a one-to-one matching that maximises it, over the larger region
+    count; the answer passes when each gold region has its own region at IoU >= threshold, and no
+    region is extra.
+    """
     if not expected and not given:
-        return 1.0
+        return 1.0, True
     if not expected or not given:
-        return 0.0
-    scores = np.array([[overlap(e["value"], g["value"]) if region_labels(e, kind) == region_labels(g, kind) else 0.0 for g in given] for e in expected])
-    rows, columns = linear_sum_assignment(scores, maximize=True)
-    return float(scores[rows, columns].sum() / max(len(expected), len(given)))
-
-
-def _every_region_matched(expected: list[dict], given: list[dict], kind: str, threshold: float) -> bool:
-    """A region answer passes when each gold region has its own region with the same label at IoU >= threshold, and no region is extra."""
-    if len(expected) != len(given):
-        return False
-    if not expected:
-        return True
+        return 0.0, False
     overlap = overlap_of(kind)
-    matches = np.array([[region_labels(e, kind) == region_labels(g, kind) and overlap(e["value"], g["value"]) >= threshold - 1e-9
-                         for g in given] for e in expected], dtype=float)
-    rows, columns = linear_sum_assignment(matches, maximize=True)
-    return bool(matches[rows, columns].sum() == len(expected))
+    same = np.array([[region_labels(e, kind) == region_labels(g, kind) for g in given] for e in expected])
+    iou = np.array([[overlap(e["value"], g["value"]) if same[i, j] else 0.0 for j, g in enumerate(given)]
+                    for i, e in enumerate(expected)])
+    rows, columns = linear_sum_assignment(iou, maximize=True)
+    score = float(iou[rows, columns].sum() / max(len(expected), len(given)))
+    if len(expected) != len(given):
+        return score, False
+    hits = (same & (iou >= threshold - 1e-9)).astype(float)
+    rows, columns = linear_sum_assignment(hits, maximize=True)
+    return score, bool(hits[rows, columns].sum() == len(expected))
 
 
 def _span_iou(a: dict, b: dict) -> float:

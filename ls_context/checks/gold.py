@@ -42,6 +42,11 @@ def stored_gold(store: Store, projects: set[int]) -> dict[int, list]:
         return dict(session.execute(select(Gold.task_id, Gold.result).where(Gold.project_id.in_(projects))).all())
 
 
+def stored_gold_items(store: Store, projects: set[int]) -> list[dict]:
+    """The stored gold answers as gold tasks in Label Studio's format, matched to an export by task id."""
+    return [{"id": task_id, "annotations": [{"result": result}]} for task_id, result in stored_gold(store, projects).items()]
+
+
 def flags_by_reason(store: Store, project_id: int) -> list[tuple[tuple[str, str], list[Flag]]]:
     """Flags grouped by (reason, label), largest group first."""
     with store.reading() as session:

@@ -65,6 +65,8 @@ class Source:
         """The gold stored for the project(s), when no gold file is given (the store must exist for --project)."""
         if self.gold_file_path or not projects or (self.export_file and not self.store_exists()):
             return []
+        from ls_context.checks.gold import stored_gold_items
+
         return stored_gold_items(self.services().store, projects)
 
     def guidelines(self, projects: set[int]):
@@ -79,13 +81,6 @@ class Source:
         from ls_context.store import Store
 
         return not Store(self.context.config().store_url()).file_missing()
-
-
-def stored_gold_items(store, projects: set[int]) -> list[dict]:
-    """The store's gold answers as gold tasks in Label Studio's format, matched to the export by task id."""
-    from ls_context.checks.gold import stored_gold
-
-    return [{"id": task_id, "annotations": [{"result": result}]} for task_id, result in stored_gold(store, projects).items()]
 
 
 def measure(source: Source, guidelines_file: str | None = None):

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ls_context.checks.compare import DEFAULT_PASS, REGION_KINDS, by_control, compare, region_labels, text_similarity
+from ls_context.checks.compare import DEFAULT_PASS, REGION_KINDS, by_control, compare, text_similarity
+from ls_context.checks.processor import first_label
 from ls_context.quality.agreement import MISSING, cohen_matrix, fleiss_kappa, krippendorff_alpha, mean_pairwise, per_label_agreement
 from ls_context.quality.export import ControlLabels, Dataset
 from ls_context.quality.regions import Region, RegionAgreement, RegionConsensus, RegionScore, match, regions_of
@@ -274,12 +275,12 @@ def _regions(dataset: Dataset, checks, consensus: "Consensus", gaps: list, thres
         for answers in given.values():
             agreement.add(sorted(answers.items()))
         summaries = {w: score.summary() for w, score in scores.items()}
-        weights = _reliability(summaries, agreement.matrix())
+        matrix = agreement.matrix()
+        weights = _reliability(summaries, matrix)
         alpha, low = _region_consensus(dataset, control, kind, threshold, given, weights, consensus, checks)
         for w, summary in summaries.items():
             checks[w]["per_label"][control] = {label: _recall(figures) for label, figures in summary["per_label"].items() if figures["gold_regions"]}
         gaps += _region_confusions(dataset, control, scores) + low
-        matrix = agreement.matrix()
         found[control] = {
             "kind": kind, "iou_threshold": threshold,
             "labelers": {dataset.labelers[w]: summaries[w] for w in sorted(summaries)},
@@ -408,12 +409,7 @@ def _region_confusions(dataset, control: str, scores: dict) -> list[dict]:
     for w, score in scores.items():
         for (t, _), expected, given in score.confusions:
             pairs[(expected, given)].append((t, w))
-    ranked = sorted(pairs.items(), key=lambda item: -len(item[1]))[:10]
-    return [{
-        "kind": "confused_pair", "control": control, "expected": expected, "given": given, "count": len(found),
-        "example_tasks": [dataset.task_ids[t] for t in sorted({t for t, _ in found})[:5]],
-        "by_labeler": {dataset.labelers[w]: count for w, count in Counter(w for _, w in found).most_common()},
-    } for (expected, given), found in ranked]
+    return _pair_gaps(dataset, control, pairs)
 
 
 WORST = 6  # gold-vs-labeler pictures per control
@@ -469,14 +465,18 @@ def per_label_recall(table: list[list[int]], labels: list[str]) -> dict:
 
 def _confused_pairs(control, gold, tasks, labelers, labels, has_gold, dataset) -> list[dict]:
     """Label pairs labelers mix up on gold, most frequent first, with example tasks and who mixes them up."""
-    pairs: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    pairs: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     for t, w, expected, given in zip(tasks[has_gold], labelers[has_gold], gold[tasks][has_gold], labels[has_gold]):
         if expected != given:
-            pairs[(int(expected), int(given))].append((int(t), int(w)))
+            pairs[(str(control.values[expected]), str(control.values[given]))].append((int(t), int(w)))
+    return _pair_gaps(dataset, control.name, pairs)
+
+
+def _pair_gaps(dataset: Dataset, control: str, pairs: dict) -> list[dict]:
+    """(gold label, label given) -> [(task, labeler)], as the ten most frequent confused-pair gaps."""
     ranked = sorted(pairs.items(), key=lambda item: -len(item[1]))[:10]
     return [{
-        "kind": "confused_pair", "control": control.name, "expected": str(control.values[expected]),
-        "given": str(control.values[given]), "count": len(found),
+        "kind": "confused_pair", "control": control, "expected": expected, "given": given, "count": len(found),
         "example_tasks": [dataset.task_ids[t] for t in sorted({t for t, _ in found})[:5]],
         "by_labeler": {dataset.labelers[w]: count for w, count in Counter(w for _, w in found).most_common()},
     } for (expected, given), found in ranked]
@@ -526,12 +526,7 @@ def _flag_gaps(dataset: Dataset) -> list[dict]:
 
 def _first_region_label(dataset: Dataset, t: int, w: int) -> str:
     """The label of the first region the flagging labeler drew, as `ls-context flags` names it; else "(no label)"."""
-    for labeler, items in dataset.compared.get(t, []):
-        for item in items if labeler == w else []:
-            labels = sorted(region_labels(item, str(item.get("type", "")).lower()))
-            if labels:
-                return labels[0]
-    return "(no label)"
+    return next((first_label(items) for labeler, items in dataset.compared.get(t, []) if labeler == w), "") or "(no label)"
 
 
 class _WeekOf:

@@ -85,32 +85,38 @@ class RegionScore:
         for region in given:
             self.labels[region.label].given += 1
         iou = overlaps(gold, given, self.kind)
-        same = match(gold, given, self.kind, self.threshold, iou=iou)
+        gold_left, given_left = list(range(len(gold))), list(range(len(given)))
+        # In turn: same label at the threshold (a match), another label at the threshold (a confusion, not a
+        # miss), then the same label under it (misplaced); what is left of gold was missed.
+        same, gold_left, given_left = self._match_left(gold, given, iou, gold_left, given_left, True, self.threshold)
+        confused, gold_left, given_left = self._match_left(gold, given, iou, gold_left, given_left, False, self.threshold)
+        placed, gold_left, given_left = self._match_left(gold, given, iou, gold_left, given_left, True, 1e-6)
         for i, _, value in same:
             self.labels[gold[i].label].matched += 1
             self.labels[gold[i].label].iou_sum += value
             self.ious.append(value)
-        # A gold region covered by a region with another label was confused, not missed.
-        left_gold = [i for i in range(len(gold)) if i not in {i for i, _, _ in same}]
-        left_given = [j for j in range(len(given)) if j not in {j for _, j, _ in same}]
-        confused = match([gold[i] for i in left_gold], [given[j] for j in left_given], self.kind, self.threshold,
-                         same_label=False, iou=iou[np.ix_(left_gold, left_given)]) if left_gold and left_given else []
         for i, j, _ in confused:
-            self.labels[gold[left_gold[i]].label].became[given[left_given[j]].label] += 1
-            self.labels[given[left_given[j]].label].covered_other += 1
-            self.confusions.append((task, gold[left_gold[i]].label, given[left_given[j]].label))
-        still_gold = [left_gold[i] for i in range(len(left_gold)) if i not in {i for i, _, _ in confused}]
-        still_given = [left_given[j] for j in range(len(left_given)) if j not in {j for _, j, _ in confused}]
-        placed = match([gold[i] for i in still_gold], [given[j] for j in still_given], self.kind, 1e-6,
-                       iou=iou[np.ix_(still_gold, still_given)]) if still_gold and still_given else []
+            self.labels[gold[i].label].became[given[j].label] += 1
+            self.labels[given[j].label].covered_other += 1
+            self.confusions.append((task, gold[i].label, given[j].label))
         for i, j, _ in placed:
-            self.labels[gold[still_gold[i]].label].became[MISPLACED] += 1
-            self.labels[given[still_given[j]].label].covered_other += 1
-        for i in set(range(len(still_gold))) - {i for i, _, _ in placed}:
-            self.labels[gold[still_gold[i]].label].became[MISSED] += 1
+            self.labels[gold[i].label].became[MISPLACED] += 1
+            self.labels[given[j].label].covered_other += 1
+        for i in gold_left:
+            self.labels[gold[i].label].became[MISSED] += 1
         f1 = 2 * len(same) / (len(gold) + len(given)) if gold or given else 1.0
         self.tasks.append((f1, task))
         return f1
+
+    def _match_left(self, gold, given, iou, gold_left: list[int], given_left: list[int], same_label: bool, threshold: float):
+        """Match the regions still unmatched: (pairs by their indices in gold and given, gold left, given left)."""
+        if not gold_left or not given_left:
+            return [], gold_left, given_left
+        pairs = [(gold_left[i], given_left[j], value) for i, j, value in
+                 match([gold[i] for i in gold_left], [given[j] for j in given_left], self.kind, threshold, same_label,
+                       iou=iou[np.ix_(gold_left, given_left)])]
+        taken_gold, taken_given = {i for i, _, _ in pairs}, {j for _, j, _ in pairs}
+        return pairs, [i for i in gold_left if i not in taken_gold], [j for j in given_left if j not in taken_given]
 
     def summary(self) -> dict:
         total = LabelTally()
