@@ -5,7 +5,8 @@ Per classification control, the model learns
   labelers' answers on gold tasks are what the gold checks them on, and are left out of training);
 - one example per other task: the weighted consensus of its annotations, where each labeler's
   answer counts by their measured gold accuracy, and a labeler confidently below the gate's bar
-  (overall, or on one label) counts for nothing until they recover.
+  (overall, or on one label) counts for nothing until they recover; where the project has an
+  onboarding course, so does every labeler it has not certified.
 Flagged (unsure) and cancelled annotations are never training truth.
 
 Annotations arrive with Label Studio's webhooks and are recorded and processed into the store
@@ -28,21 +29,22 @@ from .trust import GoldAnswer, LabelerTrust, consensus
 log = logging.getLogger(__name__)
 
 
-def examples_from_store(store, project_id: int, field_by_control: dict[str, str], gate=None) -> dict[str, list[Example]]:
+def examples_from_store(store, project_id: int, field_by_control: dict[str, str], guidelines=None) -> dict[str, list[Example]]:
     """Training examples per control: the gold answers, then the trusted consensus of every other task.
 
-    `gate` holds the project's thresholds (the guidelines' `gate`), which decide whom to trust.
+    `guidelines` hold the project's thresholds (`gate`), which decide whom to trust, and the bar of its course.
     """
-    return lessons_from_store(store, project_id, field_by_control, gate)[0]
+    return lessons_from_store(store, project_id, field_by_control, guidelines)[0]
 
 
-def lessons_from_store(store, project_id: int, field_by_control: dict[str, str], gate=None):
+def lessons_from_store(store, project_id: int, field_by_control: dict[str, str], guidelines=None):
     """(examples per control, labeler trust per control): what a full fit learns, and how later answers will count."""
-    known = _read(store, project_id)
+    known = _read(store, project_id, guidelines)
+    gate = guidelines.gate if guidelines is not None else None
     found: dict[str, list[Example]] = {}
     trusts: dict[str, LabelerTrust] = {}
     for control, field in field_by_control.items():
-        trust = trusts[control] = LabelerTrust.for_gate(gate).fit(_gold_answers(known, control))
+        trust = trusts[control] = LabelerTrust.for_gate(gate, known.certified).fit(_gold_answers(known, control))
         if trust.below_:
             log.info("project %s, control %s: not learning from labelers below the bar until they recover: %s", project_id,
                      control, "; ".join(f"labeler {labeler} ({why})" for labeler, why in sorted(trust.below_.items(), key=str)))
@@ -50,9 +52,10 @@ def lessons_from_store(store, project_id: int, field_by_control: dict[str, str],
     return found, trusts
 
 
-def labeler_trust(store, project_id: int, control: str, gate=None) -> LabelerTrust:
-    """How much the model trusts each labeler of a project on one control, from the store's gold checks."""
-    return LabelerTrust.for_gate(gate).fit(_gold_answers(_read(store, project_id), control))
+def labeler_trust(store, project_id: int, control: str, guidelines=None) -> LabelerTrust:
+    """How much the model trusts each labeler of a project on one control, from the store's gold checks and its course."""
+    known = _read(store, project_id, guidelines)
+    return LabelerTrust.for_gate(guidelines.gate if guidelines is not None else None, known.certified).fit(_gold_answers(known, control))
 
 
 class _Known(NamedTuple):
@@ -62,11 +65,14 @@ class _Known(NamedTuple):
     gold: dict  # task id -> (task_id, result, data) of its Gold row
     task_data: dict  # task id -> data as last seen
     checks: list  # (task_id, labeler_id, control, passed): the latest verdict per annotation and control
+    certified: set | None  # the labelers the project's onboarding course certified; None without a course
 
 
-def _read(store, project_id: int) -> _Known:
+def _read(store, project_id: int, guidelines=None) -> _Known:
     from sqlalchemy import select
 
+    from ls_context.guidelines.schema import Onboarding
+    from ls_context.onboarding import certified_labelers
     from ls_context.store import Annotation, Check, Gold, TaskData
 
     with store.reading() as session:
@@ -81,6 +87,7 @@ def _read(store, project_id: int) -> _Known:
             select(Check.annotation_id, Check.task_id, Check.labeler_id, Check.control, Check.passed)
             .where(Check.project_id == project_id).order_by(Check.id)
         ).all()
+        certified = certified_labelers(session, project_id, guidelines.onboarding if guidelines is not None else Onboarding())
     usable = [row for row in annotations if well_formed(row.result)]
     if len(usable) < len(annotations):
         # Intake refuses such results now; a store written by an older version may still hold some.
@@ -90,7 +97,7 @@ def _read(store, project_id: int) -> _Known:
     # An annotation changed after its first check has a check per version; the latest counts, as in the report.
     latest = {(row.annotation_id, row.control): row for row in verdicts}
     checks = [(row.task_id, row.labeler_id, row.control, row.passed) for row in latest.values()]
-    return _Known(annotations, gold, task_data, checks)
+    return _Known(annotations, gold, task_data, checks, certified)
 
 
 def _gold_answers(known: _Known, control: str) -> list[GoldAnswer]:

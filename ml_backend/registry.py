@@ -243,6 +243,8 @@ class ModelRegistry:
                 stored = dict(session.execute(select(Lesson.answer_id, Lesson.lesson).where(
                     Lesson.record_id == loaded.record_id, Lesson.answer_id.in_([row.id for row in rows]))).all()) if rows else {}
             learner = None  # asked once per batch: taking the lease is a write
+            if rows:
+                self._recertify(project_id, loaded)
             for row in rows:
                 started = time.thread_time()
                 lesson = stored.get(row.id)
@@ -258,6 +260,18 @@ class ModelRegistry:
                 self.learning.learned(time.thread_time() - started, _seconds_since(row.received_at))
             if len(rows) < CATCH_UP_BATCH:
                 return
+
+    def _recertify(self, project_id: str, loaded: Loaded) -> None:
+        """Who the project's onboarding course certifies now: answers learned from here on count by it."""
+        from ls_context.onboarding import certified_labelers
+
+        guidelines = self.guidelines(project_id)
+        if guidelines is None:
+            return
+        with self.store.reading() as session:
+            certified = certified_labelers(session, int(project_id), guidelines.onboarding)
+        for trust in loaded.trust.values():
+            trust.certified = certified
 
     def _lesson(self, loaded: Loaded, row) -> dict:
         """What one recorded answer teaches each control of this model."""
@@ -323,7 +337,7 @@ class ModelRegistry:
         with self.store.reading() as session:
             # Read before the examples: an answer recorded meanwhile is learned again after the fit, never missed.
             read_up_to = session.scalar(select(func.max(AnswersChanged.id)).where(AnswersChanged.project_id == int(project_id))) or 0
-        examples, trust = lessons_from_store(self.store, int(project_id), fields, guidelines.gate if guidelines else None)
+        examples, trust = lessons_from_store(self.store, int(project_id), fields, guidelines)
         model.fit(examples)
         loaded = Loaded(model, self._next_version(project_id), self._hash(project_id, label_config), trust,
                         learned_up_to=read_up_to, examples_at_fit=model.examples_used,
@@ -357,7 +371,8 @@ class ModelRegistry:
         name = f"model-{loaded.version}.skops"
         learned = {choice.name: choice.learned() for choice in loaded.model.choices}
         trust = {control: sorted(t.weights_.items(), key=str) for control, t in loaded.trust.items()}
-        artifact.save(directory / name, {"hash": loaded.config_hash, "learned": learned, "trust": trust,
+        certified = next((sorted(t.certified) for t in loaded.trust.values() if t.certified is not None), None)
+        artifact.save(directory / name, {"hash": loaded.config_hash, "learned": learned, "trust": trust, "certified": certified,
                                          "examples_used": loaded.model.examples_used})
         with self.store.session() as session:
             previous = session.execute(select(ModelVersion).where(ModelVersion.project_id == int(project_id))
@@ -414,7 +429,8 @@ class ModelRegistry:
             if choice.name in saved["learned"]:
                 choice.restore(saved["learned"][choice.name])
         model.examples_used = saved.get("examples_used", 0)
-        trust = {control: LabelerTrust.with_weights(dict(map(tuple, pairs))) for control, pairs in (saved.get("trust") or {}).items()}
+        trust = {control: LabelerTrust.with_weights(dict(map(tuple, pairs)), saved.get("certified"))
+                 for control, pairs in (saved.get("trust") or {}).items()}
         self.learning.loaded(time.perf_counter() - started, time.thread_time() - cpu)
         return Loaded(model, record.version, record.config_hash, trust, learned_up_to=record.learned_up_to,
                       examples_at_fit=record.examples, record_id=record.id)

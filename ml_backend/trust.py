@@ -34,31 +34,36 @@ class LabelerTrust:
     or of their recall on one gold label (judged from `min_gold_per_label` answers with that label),
     is under `bar`. New gold answers lift the bound, and the weight comes back with it.
 
+    `certified`: where the project has an onboarding course, the labelers it certified; anyone else
+    counts for nothing, whatever their gold says (None: no course, nobody needs certifying).
+
     Fitted attributes: `weights_` (labeler id -> weight, for labelers with gold answers) and
     `below_` (labeler id -> why they count for nothing, for a log line a lead can act on).
     """
 
-    def __init__(self, bar: float = DEFAULT_BAR, min_gold: int = 1, min_gold_per_label: int = DEFAULT_MIN_GOLD_PER_LABEL):
+    def __init__(self, bar: float = DEFAULT_BAR, min_gold: int = 1, min_gold_per_label: int = DEFAULT_MIN_GOLD_PER_LABEL,
+                 certified: set | None = None):
         self.bar = bar
         self.min_gold = max(min_gold, 1)
         self.min_gold_per_label = min_gold_per_label
+        self.certified = None if certified is None else set(certified)
         self.weights_: dict = {}
         self.below_: dict = {}
 
     @classmethod
-    def for_gate(cls, gate) -> "LabelerTrust":
+    def for_gate(cls, gate, certified: set | None = None) -> "LabelerTrust":
         """The trust that applies a project's gate thresholds (the defaults where it sets none)."""
         def setting(name, default):
             value = getattr(gate, name, None)
             return default if value is None else value
 
         return cls(setting("min_accuracy", DEFAULT_BAR), setting("min_gold_per_labeler", 1),
-                   setting("min_gold_per_label", DEFAULT_MIN_GOLD_PER_LABEL))
+                   setting("min_gold_per_label", DEFAULT_MIN_GOLD_PER_LABEL), certified)
 
     @classmethod
-    def with_weights(cls, weights: dict) -> "LabelerTrust":
-        """The trust a fit computed, read back from a saved model: weights only."""
-        trust = cls()
+    def with_weights(cls, weights: dict, certified: list | None = None) -> "LabelerTrust":
+        """The trust a fit computed, read back from a saved model: weights, and who was certified."""
+        trust = cls(certified=None if certified is None else set(certified))
         trust.weights_ = dict(weights)
         return trust
 
@@ -77,6 +82,8 @@ class LabelerTrust:
             if reason:
                 self.below_[labeler] = reason
             self.weights_[labeler] = 0.0 if reason else (right + 1) / (n + 2)
+        for labeler in set(overall) - (self.certified if self.certified is not None else set(overall)):
+            self.below_.setdefault(labeler, "not certified by the onboarding course")
         return self
 
     def _below(self, right: int, n: int, per_label: dict) -> str | None:
@@ -89,6 +96,8 @@ class LabelerTrust:
         return None
 
     def weight(self, labeler) -> float:
+        if self.certified is not None and labeler not in self.certified:
+            return 0.0
         return self.weights_.get(labeler, NEUTRAL_WEIGHT)
 
 

@@ -13,7 +13,7 @@ from ls_context.cli import main
 from ls_context.demo.local_studio import free_port
 
 COMMANDS = ["config", "guidelines", "db", "serve", "worker", "setup", "gold", "sync", "flags", "pilot", "labelers",
-            "report", "gate", "demo", "status", "recheck", "review"]
+            "report", "gate", "demo", "status", "recheck", "review", "onboard"]
 SUBCOMMANDS = ["config inject", "config show", "config templates", "guidelines check", "guidelines instructions",
                "guidelines push", "guidelines versions", "guidelines diff", "db upgrade", "gold import"]
 

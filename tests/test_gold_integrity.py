@@ -8,7 +8,6 @@ leaves a screenshot.
 
 import re
 import uuid
-from contextlib import contextmanager
 
 import pytest
 import requests
@@ -42,18 +41,6 @@ def gold_project(ls, make_project, label_studio, feedback_backend):
     return project, labelers
 
 
-@contextmanager
-def logged_in(browser, label_studio, email):
-    """A browser page logged into Label Studio as this labeler."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    try:
-        page = context.new_page()
-        chromium.log_in(page, label_studio.url, email, PASSWORD)
-        yield page
-    finally:
-        context.close()
-
-
 def task_view(page, label_studio, project_id, task_id, screenshot, name) -> str:
     """What a labeler sees on opening the task from the Data Manager; kept as a screenshot."""
     chromium.open_task(page, label_studio.url, project_id, task_id)
@@ -79,7 +66,7 @@ def test_each_labeler_sees_only_their_own_verdict_and_no_answer_before_theirs(
     wait_for(lambda: feedback_of(store, wrong.id), 10, "A's verdict")
 
     # B has not answered: the task view, the Data Manager and the label stream show no expected answer.
-    with logged_in(browser, label_studio, labelers["b"][0]) as b:
+    with chromium.logged_in(browser, label_studio.url, labelers["b"][0], PASSWORD) as b:
         assert not REVEALING.search(task_view(b, label_studio, project.id, task.id, screenshot, "b-task-view"))
         b.goto(f"{label_studio.url}/projects/{project.id}/data")
         b.get_by_text(str(task.id)).first.wait_for(state="visible", timeout=30_000)
@@ -113,5 +100,5 @@ def test_each_labeler_sees_only_their_own_verdict_and_no_answer_before_theirs(
     c_page = requests.get(page_of["c"], timeout=5).text
     assert "No gold checks yet" in c_page
     assert not [word for word in ("Expected", "Gold check", "FAILED", "PASSED", "General feedback") if word in c_page]
-    with logged_in(browser, label_studio, labelers["c"][0]) as c:
+    with chromium.logged_in(browser, label_studio.url, labelers["c"][0], PASSWORD) as c:
         assert not REVEALING.search(task_view(c, label_studio, project.id, task.id, screenshot, "c-task-view"))

@@ -73,13 +73,13 @@ class Team:
             self.answer(labeler, task_id, text, label)
 
 
-def examples(store, gate=None):
-    return examples_from_store(store, PROJECT, {"sentiment": "text"}, gate)["sentiment"]
+def examples(store, guidelines=None):
+    return examples_from_store(store, PROJECT, {"sentiment": "text"}, guidelines)["sentiment"]
 
 
-def fitted(store, gate=None) -> ContextModel:
+def fitted(store, guidelines=None) -> ContextModel:
     # These tests look at what the model learned, so it pre-selects its top label whatever its calibration says.
-    return ContextModel(CONFIG, min_precision=0).fit({"sentiment": examples(store, gate)})
+    return ContextModel(CONFIG, min_precision=0).fit({"sentiment": examples(store, guidelines)})
 
 
 def predict(model, task_id, text):

@@ -21,7 +21,8 @@ from ls_context.labelstudio.label_config import FLAG, FLAG_NOTE
 from ls_context.guidelines import parse
 from ls_context.guidelines.diff import changes
 from ls_context.store import (
-    Annotation, AnswersChanged, Check, Event, Feedback, Flag, Gold, GuidelinesVersion, Labeler, Notice, Store, TaskData, Writeback, now,
+    Annotation, AnswersChanged, Check, Course, Event, Feedback, Flag, Gold, GuidelinesVersion, Labeler, Notice, Store, TaskData,
+    Writeback, now,
 )
 
 from .compare import compare
@@ -154,7 +155,7 @@ class Processor:
 
     def _gold_check(self, session, annotation, task, project_id, labeler_id) -> None:
         gold = session.get(Gold, task["id"])
-        if gold is None or annotation.get("was_cancelled"):
+        if gold is None or annotation.get("was_cancelled") or taught(session, project_id, task["id"], labeler_id):
             return
         updated_at = annotation.get("updated_at")
         already = session.scalar(select(Check.id).where(Check.annotation_id == annotation["id"], Check.updated_at == updated_at))
@@ -174,12 +175,38 @@ class Processor:
             labeler_id=labeler_id, passed=all(v.passed for v in checked) if checked else None,
             text=feedback_text(verdicts, guidelines, gold.explanation),
         ))
+        if self.alerts and self.alerts.targets and guidelines and labeler_id is not None:
+            self._course_alert(session, project_id, labeler_id, guidelines)
         if self.alerts and self.alerts.targets and guidelines and guidelines.gate.min_accuracy is not None and labeler_id is not None:
             session.flush()
             for line in below_the_bar(session, project_id, labeler_id, guidelines.gate):
                 who = _email(annotation) or f"labeler {labeler_id}"
                 self.alerts.queue(session, "labeler", f"{who} {line[1]} (project {project_id})", project_id,
                                   key=f"below:{project_id}:{labeler_id}:{line[0]}")
+
+
+    def _course_alert(self, session, course_project_id: int, labeler_id: int, guidelines) -> None:
+        """Tell the team, once each, when a labeler is certified by a project's onboarding course or fails it."""
+        from ls_context.onboarding.standing import CERTIFIED, FAILED, standings
+
+        course = session.scalar(select(Course).where(Course.course_project_id == course_project_id))
+        if course is None:
+            return
+        session.flush()
+        standing = (standings(session, course.project_id, guidelines.onboarding, [labeler_id]) or {}).get(labeler_id)
+        if standing is not None and standing.status in (CERTIFIED, FAILED):
+            self.alerts.queue(session, "course", f"{standing.email} {standing.status} the onboarding course of project "
+                              f"{course.project_id}: {standing.describe().split(': ', 1)[1]}", course.project_id,
+                              key=f"course:{course.project_id}:{labeler_id}:{standing.status}")
+
+
+def taught(session, project_id: int, task_id: int, labeler_id: int | None) -> bool:
+    """Whether this gold task was shown, with its answer, in the project's course that this labeler took."""
+    course = session.get(Course, project_id)
+    if course is None or task_id not in (course.taught or []) or labeler_id is None:
+        return False
+    return session.scalar(select(Annotation.id).where(Annotation.project_id == course.course_project_id,
+                                                      Annotation.labeler_id == labeler_id).limit(1)) is not None
 
 
 def below_the_bar(session, project_id: int, labeler_id: int, gate) -> list[tuple[str, str]]:

@@ -159,11 +159,50 @@ def pilot(context, project, size, gold_ratio, gold_file, name, seed) -> None:
 @main.command()
 @project_option
 @pass_context
-def labelers(context, project) -> None:
-    """The project's labelers: gold results so far, and each one's personal feedback page to hand out.
+def onboard(context, project) -> None:
+    """Build the project's onboarding course: a companion project "<name>: onboarding" labelers take before real data.
 
-    A labeler reads their own verdicts on gold tasks there, within seconds of answering; nobody
-    else's, and never an expected answer before they gave theirs.
+    Its tasks come from the stored guidelines (do and don't examples, edge cases) and a share of the
+    project's gold (`onboarding.gold_share`); each answer is checked and explained on the labeler's
+    own page within seconds. `ls-context labelers` shows who is certified. Once a project has a course,
+    only certified labelers' answers teach the model and count in the consensus. Safe to run again:
+    it adds what is new in the guidelines.
+    """
+    from ls_context.labelstudio.setup import Backend
+    from ls_context.onboarding import build_course
+    from ls_context.services import build
+
+    resolved = context.config()
+    if not resolved.backend_url:
+        raise LSContextError("set backend_url (LS_CONTEXT_BACKEND_URL): the course's webhook goes to the server")
+    services = build(resolved, existing=True)
+    backend = Backend(resolved.backend_url, resolved.webhook_secret, resolved.basic_auth)
+    course = build_course(services.studio(), services.store, services.guidelines, project, backend)
+    guidelines = services.guidelines.latest(project)
+    bar = guidelines.onboarding
+    click.echo(f"{'created' if course.created else 'updated'} the course \"{course.title}\" (project {course.project_id}): "
+               f"{course.imported} task(s) added, {course.already} already there")
+    click.echo("  " + ", ".join(f"{count} {source}(s)" for source, count in sorted(course.by_source.items())))
+    if course.taught:
+        click.echo(f"  {len(course.taught)} gold task(s) of project {project} are in the course: a labeler who took it "
+                   "is no longer checked on them in the project")
+    click.echo(f"certified at {bar.min_accuracy:.0%} right on at least {bar.min_tasks} task(s), every label answered once "
+               "(guidelines `onboarding:`)")
+    for warning in course.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"Give the labelers access to the course project; `ls-context labelers --project {project}` shows where each stands.")
+
+
+@main.command()
+@project_option
+@pass_context
+def labelers(context, project) -> None:
+    """The project's labelers: gold results so far, their onboarding course standing, and each one's feedback page.
+
+    A labeler reads their own verdicts on gold and course tasks there, within seconds of answering;
+    nobody else's, and never an expected answer before they gave theirs. Where the project has a
+    course (`ls-context onboard`), each labeler is certified, in progress, failed or not started,
+    with the label they miss most.
     """
     from ls_context.checks.personal import Links, gold_summary, remember_emails
     from ls_context.services import build
@@ -183,10 +222,23 @@ def labelers(context, project) -> None:
         users = studio.users()
         remember_emails(services.store, users)
     summary = gold_summary(services.store, project)
+    course = course_standings(services, project, [user.id for user in users])
     for user in users:
         right, total = summary.get(user.id, (0, 0))
         gold = f"{right}/{total} gold passed" if total else "no gold answers yet"
         click.echo(f"{user.email:<32} {gold:<22} {links.feedback_url(resolved.backend_url, user.id)}")
+        if course is not None:
+            click.echo(f"{'':<32} course: {course[user.id].describe()}")
     click.echo(f"\nHand each labeler their own link. Yours, to see any labeler (keep it to yourself):\n  {links.lead_url(resolved.backend_url)}"
                f"\nThe project's dashboard (the gate, flags, labelers, agreement, gaps), also yours alone:\n"
                f"  {links.dashboard_url(resolved.backend_url, project)}")
+
+
+def course_standings(services, project: int, labeler_ids: list[int]):
+    """Each labeler's standing in the project's onboarding course, or None when it has none."""
+    from ls_context.onboarding import standings
+
+    guidelines = services.guidelines.latest(project)
+    bar = guidelines.onboarding if guidelines else None
+    with services.store.reading() as session:
+        return standings(session, project, bar, labeler_ids) if bar else None

@@ -76,6 +76,15 @@ class Source:
             return None
         return self.services().guidelines.latest(next(iter(projects)))
 
+    def course(self, projects: set[int], guidelines):
+        """The labelers' standing in the (single) project's onboarding course, by name; None without one."""
+        from ls_context.onboarding.standing import standings_by_name
+
+        projects = {self.project} if self.project is not None else projects
+        if len(projects) != 1 or guidelines is None or not self.store_exists():
+            return None
+        return standings_by_name(self.services().store, next(iter(projects)), guidelines)
+
     def store_exists(self) -> bool:
         """Whether a store is configured; an export, or a gate with its own gold and thresholds, can do without."""
         from ls_context.store import Store
@@ -103,7 +112,7 @@ def measure(source: Source, guidelines_file: str | None = None):
     gold_tasks = max((len(control.gold) for control in dataset.controls.values()), default=0)
     gold_tasks = max(gold_tasks, len(dataset.compared_gold))
     click.echo(f"computing agreement, consensus and accuracy ({gold_tasks} gold task(s))...", err=True)
-    return compute(dataset, guidelines.gate.match if guidelines else None), dataset, guidelines
+    return compute(dataset, guidelines.gate.match if guidelines else None, source.course(dataset.projects, guidelines)), dataset, guidelines
 
 
 @main.command()

@@ -30,6 +30,10 @@ def changes(old: Guidelines, new: Guidelines) -> list[str]:
         was, now = getattr(old.gate, item.name), getattr(new.gate, item.name)
         if was != now:
             lines.append(f"Gate: {item.name} {_shown(was)} -> {_shown(now)}.")
+    for item in fields(new.onboarding):
+        was, now = getattr(old.onboarding, item.name), getattr(new.onboarding, item.name)
+        if was != now:
+            lines.append(f"Onboarding: {item.name} {_shown(was)} -> {_shown(now)}.")
     return lines
 
 

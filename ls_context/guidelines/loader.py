@@ -16,7 +16,7 @@ import yaml
 
 from .schema import (
     COMPARISONS, DEFAULT_FLAG_REASONS, DEFAULT_MIN_PRECISION, Condition, ControlGuide, EdgeCase, Example, FlagReason, GateThresholds,
-    Guidelines, GuidelinesError, LabelGuide, Rule,
+    Guidelines, GuidelinesError, LabelGuide, Onboarding, Rule,
 )
 
 MAX_SIZE = 1_000_000  # bytes of a file, characters of a text: 150 times the largest shipped file, parsed in ~4 s
@@ -292,7 +292,7 @@ class _Reader:
     # -- the document ------------------------------------------------------------------------
 
     def guidelines(self, node) -> Guidelines:
-        top = self.mapping(node, "", ("project", "version", "controls"), ("rules", "flag_reasons", "gate"))
+        top = self.mapping(node, "", ("project", "version", "controls"), ("rules", "flag_reasons", "gate", "onboarding"))
         project = self.text(top["project"], "project") if "project" in top else ""
         version = self.version(top["version"]) if "version" in top else ""
         controls = self.controls(top["controls"]) if "controls" in top else {}
@@ -302,6 +302,8 @@ class _Reader:
             guidelines = replace(guidelines, flag_reasons=self.flag_reasons(top["flag_reasons"]))
         if "gate" in top:
             guidelines = replace(guidelines, gate=self.gate(top["gate"]))
+        if "onboarding" in top:
+            guidelines = replace(guidelines, onboarding=self.onboarding(top["onboarding"]))
         return guidelines
 
     def version(self, node) -> str:
@@ -491,6 +493,17 @@ class _Reader:
             else:
                 values[key] = self.whole(value_node, f"gate.{key}", counts[key], MAX_COUNT)
         return GateThresholds(**values)
+
+    def onboarding(self, node) -> Onboarding:
+        """`onboarding`: the certification bar (a share and a task count) and the share of gold in the course."""
+        items = self.mapping(node, "onboarding", (), ("min_accuracy", "min_tasks", "gold_share"))
+        values = {}
+        for key in ("min_accuracy", "gold_share"):
+            if key in items:
+                values[key] = self.bounded(items[key], f"onboarding.{key}", 0, 1)
+        if "min_tasks" in items:
+            values["min_tasks"] = self.whole(items["min_tasks"], "onboarding.min_tasks", 1, MAX_COUNT)
+        return Onboarding(**{key: value for key, value in values.items() if value is not None})
 
     def match(self, node) -> dict:
         """`gate.match`: control name or type -> the gold check's pass mark in [0, 1]."""

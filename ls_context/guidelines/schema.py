@@ -120,6 +120,19 @@ class GateThresholds:
 
 
 @dataclass(frozen=True)
+class Onboarding:
+    """The course a labeler takes before real data (`ls-context onboard`), and the bar that certifies them.
+
+    Certified: at least `min_tasks` course tasks answered, every label of the course among them,
+    and `min_accuracy` of the answers right. `gold_share` of the project's gold joins the course.
+    """
+
+    min_accuracy: float = 0.9
+    min_tasks: int = 15
+    gold_share: float = 0.2
+
+
+@dataclass(frozen=True)
 class Guidelines:
     project: str
     version: str
@@ -129,6 +142,7 @@ class Guidelines:
         default_factory=lambda: tuple(FlagReason(reason, when) for reason, when in DEFAULT_FLAG_REASONS.items())
     )
     gate: GateThresholds = field(default_factory=GateThresholds)
+    onboarding: Onboarding = field(default_factory=Onboarding)
 
     def hints(self) -> dict[str, dict[str, str]]:
         """control name -> label value -> hint text."""

@@ -67,6 +67,9 @@ def evaluate(metrics: dict, thresholds: GateThresholds) -> tuple[list[Criterion]
       spread of the IoUs) at or above `min_region_iou`, judged from `min_gold_per_label` matches
       (5 when unset). This catches a labeler whose boxes are found but drawn loosely.
 
+    - labelers certified (whenever the project has an onboarding course): every labeler with
+      annotations in the batch is certified by the course; the others are named with their standing.
+
     Judging by the interval's upper end means a labeler fails only when even the optimistic
     reading of their answers is below the bar, never on bad luck with a handful of tasks.
     """
@@ -87,7 +90,13 @@ def evaluate(metrics: dict, thresholds: GateThresholds) -> tuple[list[Criterion]
     if thresholds.min_region_iou is not None:
         criterion, loose = _region_iou(metrics.get("regions") or {}, thresholds.min_region_iou, minimum)
         criteria.append(criterion)
-    return criteria, _alerts(metrics, below, misses) + [_loose_alert(row) for row in loose]
+    uncertified = []
+    if metrics.get("onboarding") is not None:
+        criterion, uncertified = _certified(metrics["onboarding"])
+        criteria.append(criterion)
+    return criteria, (_alerts(metrics, below, misses) + [_loose_alert(row) for row in loose]
+                      + [f"{name}: annotates without the onboarding course's certification ({standing['describe']}); "
+                         "kept, but left out of training and consensus" for name, standing in uncertified])
 
 
 def _gold_count(annotators: dict, minimum: int) -> Criterion:
@@ -139,6 +148,14 @@ def _flag_rate(annotators: dict, bar: float) -> Criterion:
     total = sum(a["annotations"] for a in annotators.values())
     rate = flags / total if total else None
     return Criterion("flag rate (maximum)", bar, rate, rate is not None and rate <= bar)
+
+
+def _certified(onboarding: dict) -> tuple[Criterion, list[tuple[str, dict]]]:
+    """Every labeler of the batch passed the project's onboarding course; returns the others with their standing."""
+    uncertified = sorted((name, standing) for name, standing in onboarding.items() if standing["status"] != "certified")
+    share = (len(onboarding) - len(uncertified)) / len(onboarding) if onboarding else None
+    detail = "not certified: " + ", ".join(f"{name} ({standing['status']})" for name, standing in uncertified) if uncertified else ""
+    return Criterion("labelers certified by the onboarding course (share)", 1, share, not uncertified, detail), uncertified
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ls_context.checks.compare import DEFAULT_PASS, REGION_KINDS, by_control, compare, text_similarity
 from ls_context.checks.processor import first_label
+from ls_context.onboarding.standing import CERTIFIED, NOT_STARTED
 from ls_context.quality.agreement import MISSING, cohen_matrix, fleiss_kappa, krippendorff_alpha, mean_pairwise, per_label_agreement
 from ls_context.quality.export import ControlLabels, Dataset
 from ls_context.quality.regions import Region, RegionAgreement, RegionConsensus, RegionScore, match, regions_of
@@ -34,20 +35,25 @@ def wilson_interval(correct, n, z: float = 1.96) -> tuple:
     return (np.maximum(0.0, centre - half), np.minimum(1.0, centre + half))
 
 
-def compute(dataset: Dataset, thresholds: dict | None = None) -> dict:
+def compute(dataset: Dataset, thresholds: dict | None = None, onboarding: dict | None = None) -> dict:
     """Every metric the report and the gate read, from one pass over each control.
 
     `thresholds`: the gold check's pass mark per control name or type (the guidelines' `gate.match`);
     for regions it is also the IoU at which two regions match.
+    `onboarding`: where the project has an onboarding course, each labeler's standing in it by name
+    (`Standing.as_dict()`); labelers it has not certified are measured like the others but left out
+    of the consensus.
     """
     thresholds = {**DEFAULT_PASS, **(thresholds or {})}
+    standing = _standing(dataset, onboarding)
+    uncertified = {w for w, name in enumerate(dataset.labelers) if standing and standing[name]["status"] != CERTIFIED}
     checks = defaultdict(lambda: {"gold": [0, 0], "consensus": [0, 0], "weeks": defaultdict(lambda: [0, 0]), "per_label": {}})
     week_of = _WeekOf(dataset)
     agreement, consensus, confusions, gaps = {}, Consensus(dataset.task_ids), {}, []
     for control in dataset.controls.values():
         if not control.labels:
             continue
-        result = _control(dataset, control, checks, week_of)
+        result = _control(dataset, control, checks, week_of, uncertified)
         agreement[control.name] = result["agreement"]
         confusions[control.name] = result["confusions"]
         for w, name in enumerate(dataset.labelers):
@@ -58,11 +64,15 @@ def compute(dataset: Dataset, thresholds: dict | None = None) -> dict:
         gaps.extend(result["gaps"])
     answered = _answered_by(dataset, set(dataset.compared) | set(dataset.compared_gold))
     _compared_on_gold(dataset, checks, week_of, thresholds, answered)
-    regions = _regions(dataset, checks, consensus, gaps, thresholds, answered)
+    regions = _regions(dataset, checks, consensus, gaps, thresholds, answered, uncertified)
     texts = _texts(dataset)
     gaps.extend(_flag_gaps(dataset))
+    annotators = _annotators(dataset, checks)
+    for name, found in (standing or {}).items():
+        annotators[name]["course"] = found
     return {
-        "annotators": _annotators(dataset, checks),
+        "annotators": annotators,
+        "onboarding": standing,
         "agreement": agreement,
         "consensus": consensus,
         "confusions": confusions,
@@ -74,7 +84,15 @@ def compute(dataset: Dataset, thresholds: dict | None = None) -> dict:
     }
 
 
-def _control(dataset: Dataset, control: ControlLabels, checks, week_of) -> dict:
+def _standing(dataset: Dataset, onboarding: dict | None) -> dict | None:
+    """Each labeler's course standing by name, "not started" for those the course never saw; None without a course."""
+    if onboarding is None:
+        return None
+    return {name: onboarding.get(name) or {"status": NOT_STARTED, "describe": NOT_STARTED, "weakest": None}
+            for name in dataset.labelers}
+
+
+def _control(dataset: Dataset, control: ControlLabels, checks, week_of, uncertified: set = frozenset()) -> dict:
     tasks, labelers, labels = control.arrays()
     n_tasks, n_labels, n_labelers = len(dataset.task_ids), len(control.values), len(dataset.labelers)
     matrix = np.full((n_tasks, n_labelers), MISSING, dtype=np.int32)
@@ -84,7 +102,8 @@ def _control(dataset: Dataset, control: ControlLabels, checks, week_of) -> dict:
         gold[task] = code
     kappas = cohen_matrix(matrix, n_labels) if control.kind == "nominal" else np.full((n_labelers, n_labelers), np.nan)
     values = np.asarray(control.values, dtype=float) if control.kind == "interval" else None
-    truth = DawidSkene().fit(tasks, labelers, labels, n_tasks, n_labels, n_labelers, gold)
+    voting = ~np.isin(labelers, list(uncertified)) if uncertified else np.ones(len(labelers), dtype=bool)
+    truth = DawidSkene().fit(tasks[voting], labelers[voting], labels[voting], n_tasks, n_labels, n_labelers, gold)
     agreement = {
         "krippendorff_alpha": _num(krippendorff_alpha(matrix, n_labels, control.kind, values)),
         "fleiss_kappa": _num(fleiss_kappa(matrix, n_labels)) if control.kind == "nominal" else None,
@@ -121,7 +140,7 @@ def _control(dataset: Dataset, control: ControlLabels, checks, week_of) -> dict:
         },
         # Dawid-Skene's estimate of each labeler's confusion matrix (rows: true label, columns: given).
         "by_labeler_estimated": {
-            dataset.labelers[w]: [[round(float(p), 4) for p in row] for row in truth.errors_[w]] for w in np.unique(labelers)
+            dataset.labelers[w]: [[round(float(p), 4) for p in row] for row in truth.errors_[w]] for w in np.unique(labelers[voting])
         },
     }
     gaps = _confused_pairs(control, gold, tasks, labelers, labels, has_gold, dataset) + _overridden_rules(control, tasks, labels, dataset)
@@ -262,7 +281,8 @@ def _region_answers(dataset: Dataset, answered: dict) -> dict[str, tuple[str, di
     return controls
 
 
-def _regions(dataset: Dataset, checks, consensus: "Consensus", gaps: list, thresholds: dict, answered: dict) -> dict:
+def _regions(dataset: Dataset, checks, consensus: "Consensus", gaps: list, thresholds: dict, answered: dict,
+             uncertified: set = frozenset()) -> dict:
     """Per region control: each labeler against gold, agreement between labelers, consensus, worst tasks."""
     found = {}
     for control, (kind, given, gold) in sorted(_region_answers(dataset, answered).items()):
@@ -277,6 +297,7 @@ def _regions(dataset: Dataset, checks, consensus: "Consensus", gaps: list, thres
         summaries = {w: score.summary() for w, score in scores.items()}
         matrix = agreement.matrix()
         weights = _reliability(summaries, matrix)
+        weights = {w: 0.0 if w in uncertified else weight for w, weight in weights.items()}
         alpha, low = _region_consensus(dataset, control, kind, threshold, given, weights, consensus, checks)
         for w, summary in summaries.items():
             checks[w]["per_label"][control] = {label: _recall(figures) for label, figures in summary["per_label"].items() if figures["gold_regions"]}
@@ -365,12 +386,14 @@ def _region_consensus(dataset, control, kind, threshold, given, weights, consens
     codes: dict[str, int] = {"": 0}
     rows, confidence = [], {}
     for t, answers in given.items():
-        order = sorted(answers)
+        order = [w for w in sorted(answers) if weights[w] > 0]  # a labeler the course has not certified does not vote
+        if not order:
+            continue
         fitted = RegionConsensus(kind, threshold).fit([(weights[w], answers[w]) for w in order])
         consensus.add_regions(control, t, fitted.regions_, fitted.confidence_)
         confidence[t] = fitted.confidence_
         fused = [Region(region.label, region.value) for region in fitted.regions_]
-        for w in order:
+        for w in sorted(answers):
             checks[w]["consensus"][0] += 2 * len(match(answers[w], fused, kind, threshold))
             checks[w]["consensus"][1] += len(answers[w]) + len(fused)
         for cluster in fitted.clusters_:

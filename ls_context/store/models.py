@@ -274,3 +274,17 @@ class Notice(Base):
     guidelines_number: Mapped[int] = mapped_column(Integer)  # the GuidelinesVersion number it tells about
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class Course(Base):
+    """A project's onboarding course: the companion Label Studio project whose tasks all have an expected answer.
+
+    The course's tasks are gold of the course project, checked and explained like any gold; the
+    project's own gold tasks copied into it (`taught`) are known to the labelers who took it.
+    """
+
+    __tablename__ = "ls_courses"
+    project_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    course_project_id: Mapped[int] = mapped_column(Integer, unique=True)
+    taught: Mapped[list] = mapped_column(JSON, default=list)  # the project's gold task ids shown in the course
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)

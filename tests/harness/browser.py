@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from ls_context.errors import NotReady
@@ -36,6 +37,18 @@ def log_in(page, base_url: str, email: str, password: str) -> None:
     page.fill("input#password", password)
     page.click("button.login-button")
     page.wait_for_url(lambda url: "/user/login" not in url, timeout=30_000)
+
+
+@contextmanager
+def logged_in(browser, base_url: str, email: str, password: str):
+    """A page of its own browser context, logged into Label Studio as this user."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        log_in(page, base_url, email, password)
+        yield page
+    finally:
+        context.close()
 
 
 def open_task(page, base_url: str, project_id: int, task_id: int) -> None:
