@@ -13,7 +13,7 @@ from ls_context.checks.processor import Processor
 from ls_context.guidelines import load, parse
 from ls_context.guidelines.diff import changes
 from ls_context.guidelines.schema import GuidelinesError, Onboarding
-from ls_context.onboarding import course_tasks, standings
+from ls_context.onboarding import Standing, course_tasks, standings
 from ls_context.onboarding.standing import CERTIFIED, FAILED, IN_PROGRESS, NOT_STARTED
 from ls_context.quality.export import build
 from ls_context.quality.gate import evaluate
@@ -149,6 +149,8 @@ def test_each_labeler_is_certified_in_progress_failed_or_not_started_with_their_
     assert found[3].describe() == f"failed: 3 of 6 right (50%), 6 of 6 tasks, weakest {R} (0 of 3)"
     assert found[1].weakest is None and found[1].accuracy == 1.0
     assert found[9].describe() == "not started (course of 6 tasks)"
+    unchecked = Standing(5, "l5@example.com", IN_PROGRESS, answered=2, right=0, checked=0, course_size=6)  # no verdict yet
+    assert unchecked.describe() == "in progress: 0 of 0 right, 2 of 6 tasks" and unchecked.accuracy is None
 
 
 def test_a_labeler_fails_as_soon_as_the_bar_is_out_of_reach_and_retakes_once_their_answers_are_deleted(store):

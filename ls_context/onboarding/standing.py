@@ -46,7 +46,8 @@ class Standing:
         """`failed: 9 of 15 right (60%), weakest Negative (1 of 5)`, as `labelers` and the gate say it."""
         if self.status == NOT_STARTED:
             return f"{NOT_STARTED} (course of {self.course_size} tasks)"
-        text = f"{self.status}: {self.right} of {self.checked} right ({self.accuracy:.0%}), {self.answered} of {self.course_size} tasks"
+        share = f" ({self.accuracy:.0%})" if self.checked else ""
+        text = f"{self.status}: {self.right} of {self.checked} right{share}, {self.answered} of {self.course_size} tasks"
         weakest = self.weakest
         return text + (f", weakest {weakest[0]} ({weakest[1]} of {weakest[2]})" if weakest else "")
 
