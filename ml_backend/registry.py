@@ -362,7 +362,7 @@ class ModelRegistry:
 
     def _publish(self, project_id: str, loaded: Loaded) -> None:
         """Write the model file, then record the version: a process that sees the record finds the whole file."""
-        from sqlalchemy import delete, select
+        from sqlalchemy import delete, func, select
 
         from ls_context.store import AnswersChanged, Lesson, ModelVersion
 
@@ -384,8 +384,11 @@ class ModelRegistry:
             loaded.record_id = record.id
             if previous is not None:
                 # Answers the previous version had learned are in both; a process still on an older one loads this one first.
+                # The table's newest row stays: SQLite numbers a new row after the largest id left, and an
+                # emptied table would number the next answer 1, below every model's cursor, never to be learned.
+                newest = select(func.max(AnswersChanged.id)).scalar_subquery()
                 done = select(AnswersChanged.id).where(AnswersChanged.project_id == int(project_id),
-                                                       AnswersChanged.id <= previous.learned_up_to)
+                                                       AnswersChanged.id <= previous.learned_up_to, AnswersChanged.id < newest)
                 session.execute(delete(Lesson).where(Lesson.answer_id.in_(done)))
                 session.execute(delete(AnswersChanged).where(AnswersChanged.id.in_(done)))
         # The newest few stay (a process may be reading one); a process that finds its file gone loads a newer one.

@@ -8,6 +8,7 @@ a start down to a few seconds. Nothing is ever written next to the installed pac
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -238,12 +239,17 @@ def from_template(template_dir: Path, data_dir: Path, venv: Path | None = None, 
     account = account or Account()
     template_dir, data_dir = Path(template_dir), Path(data_dir)
     if not (template_dir / ".ready").exists():
-        building = template_dir.with_name(template_dir.name + ".building")
-        shutil.rmtree(building, ignore_errors=True)
-        LocalLabelStudio(data_dir=building, venv=venv, account=account).init()
-        shutil.rmtree(template_dir, ignore_errors=True)
-        building.rename(template_dir)
-        (template_dir / ".ready").touch()
+        template_dir.parent.mkdir(parents=True, exist_ok=True)
+        # Two processes starting at once (parallel test workers, a demo beside the tests) build it once.
+        with open(template_dir.with_name(template_dir.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (template_dir / ".ready").exists():
+                building = template_dir.with_name(template_dir.name + ".building")
+                shutil.rmtree(building, ignore_errors=True)
+                LocalLabelStudio(data_dir=building, venv=venv, account=account).init()
+                shutil.rmtree(template_dir, ignore_errors=True)
+                building.rename(template_dir)
+                (template_dir / ".ready").touch()
     shutil.rmtree(data_dir, ignore_errors=True)
     shutil.copytree(template_dir, data_dir, ignore=shutil.ignore_patterns(".ready", "*.log"))
     return LocalLabelStudio(data_dir=data_dir, venv=venv, account=account)
