@@ -14,7 +14,7 @@ import secrets
 
 from flask import Blueprint, current_app, g, render_template, request
 
-from ls_context.checks.personal import recent_feedback, recent_notices, remember_emails
+from ls_context.checks.personal import recent_feedback, recent_notices, remember_emails, where_answered
 from ls_context.quality.dashboard import dashboard
 from ls_context.quality.metrics import wilson_interval
 
@@ -109,8 +109,10 @@ def _feedback_page(labeler_id: int, personal: bool):
     low, high = wilson_interval(passed, len(judged))
     known = bool(person and person.email)
     name = person.email if known else f"labeler {labeler_id}"
+    places = where_answered(store, {row.project_id for row in rows} | {notice.project_id for notice in notices})
     return _page("feedback.html", 200, title=f"{name}: gold feedback", name=name, known=known, rows=rows, passed=passed,
-                 judged=len(judged), low=low, high=high, personal=personal, refresh=REFRESH_SECONDS, notices=notices)
+                 judged=len(judged), low=low, high=high, personal=personal, refresh=REFRESH_SECONDS, notices=notices,
+                 places=places)
 
 
 def _page(template: str, status: int, **values):

@@ -241,3 +241,11 @@ def test_a_gold_task_shown_in_the_course_no_longer_checks_the_labelers_who_took_
     with store.reading() as session:
         checked = {row.labeler_id for row in session.query(Check).filter(Check.task_id == 77)}
     assert checked == {2}
+
+
+def test_a_labelers_page_names_the_course_by_the_project_it_prepares_for(store):
+    from ls_context.checks.personal import where_answered
+
+    Course_(store)
+
+    assert where_answered(store, {COURSE, PROJECT}) == {COURSE: f"Onboarding course of project {PROJECT}", PROJECT: f"Project {PROJECT}"}

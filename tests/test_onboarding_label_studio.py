@@ -128,6 +128,7 @@ def test_two_labelers_take_the_course_one_is_certified_one_fails_and_is_left_out
         verdict = page.get_by_text(f"Expected: {FRUSTRATED}; you gave: {GENERAL}.", exact=False).first
         verdict.wait_for(state="visible", timeout=15_000)
         assert "Why:" in verdict.inner_text()  # the guideline's why for the label he missed
+        assert page.get_by_text(f"Onboarding course of project {project.id}, task", exact=False).count() >= len(expected) - 2
         screenshot(page, "ben-course-feedback", full_page=False)
 
     standing = wait_for(lambda: _both_settled(lead, project.id, ana, ben), 30, "both standings settled")[0]

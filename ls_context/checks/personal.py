@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import case, func, select
 
-from ls_context.store import Feedback, Labeler, Notice, Store
+from ls_context.store import Course, Feedback, Labeler, Notice, Store
 
 KEY_NAME = "feedback-links"
 LABELER, LEAD = "ls-context labeler feedback", "ls-context lead view"
@@ -84,6 +84,15 @@ def recent_feedback(store: Store, labeler_id: int, limit: int = 50) -> tuple[Lab
         rows = list(session.scalars(select(Feedback).where(Feedback.labeler_id == labeler_id)
                                     .order_by(Feedback.id.desc()).limit(limit)))
     return person, rows
+
+
+def where_answered(store: Store, project_ids) -> dict[int, str]:
+    """How a labeler's page names each project: an onboarding course by the project it prepares for."""
+    with store.reading() as session:
+        courses = dict(session.execute(select(Course.course_project_id, Course.project_id)
+                                       .where(Course.course_project_id.in_(set(project_ids)))).all())
+    return {project: f"Onboarding course of project {courses[project]}" if project in courses else f"Project {project}"
+            for project in project_ids}
 
 
 def recent_notices(store: Store, labeler_id: int, limit: int = 3) -> list[Notice]:
