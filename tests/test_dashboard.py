@@ -84,3 +84,16 @@ def test_behind_basic_auth_the_lead_token_alone_opens_it_and_logs_mask_the_token
     result = CliRunner().invoke(main, ["labelers", "--project", "3"])
     assert result.exit_code == 0, result.output
     assert "http://127.0.0.1:9090" + token_url in result.output
+
+
+def test_gold_nobody_answered_is_never_pinned_on_another_task():
+    """Stored gold carries no data: a gold task without answers must not be matched to an answered task "by data"."""
+    from ls_context.quality.export import build
+
+    tasks = [{"id": 1, "project": 3, "annotations": [{"id": 11, "completed_by": "ana@example.com", "result": [answer("Routine question")]}]}]
+    stored = [{"id": 1, "annotations": [{"result": [answer("Routine question")]}]},
+              {"id": 2, "annotations": [{"result": [answer("Urgent intervention")]}]}]  # task 2: gold nobody answered
+
+    for dataset in (build(tasks, stored), build(tasks, stored_gold=lambda projects: stored)):
+        [control] = dataset.controls.values()
+        assert {dataset.task_ids[t]: control.values[code] for t, code in control.gold.items()} == {1: "Routine question"}

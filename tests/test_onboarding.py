@@ -92,6 +92,7 @@ def test_the_onboarding_bar_is_read_checked_and_diffed():
     with_bar = text + "\nonboarding:\n  min_accuracy: 0.9\n  min_tasks: 15\n  gold_share: 0.1\n"
 
     assert parse(text).onboarding == Onboarding()  # the defaults
+    assert parse(text + "\nonboarding:\n  # min_tasks: 15\n").onboarding == Onboarding()  # every key commented out
     assert parse(with_bar).onboarding == Onboarding(0.9, 15, 0.1)
     assert "Onboarding: min_tasks 15 -> 12." in changes(parse(with_bar), parse(with_bar.replace("min_tasks: 15", "min_tasks: 12")))
     with pytest.raises(GuidelinesError) as error:
@@ -227,20 +228,41 @@ def test_the_consensus_leaves_uncertified_labelers_out_and_the_gate_names_them()
 # -- gold shown in the course -------------------------------------------------------------------------
 
 
-def test_a_gold_task_shown_in_the_course_no_longer_checks_the_labelers_who_took_it(store):
+def test_a_gold_task_shown_in_the_course_is_gold_no_more_in_the_project(store):
+    from ls_context.checks.gold import stored_gold
+
     processor = Processor(store)
     with store.session() as session:
         session.add(Gold(task_id=77, project_id=PROJECT, result=choice(U), data={"text": "shown in the course"}))
+        session.add(Gold(task_id=78, project_id=PROJECT, result=choice(R), data={"text": "kept for the project"}))
         session.add(Course(project_id=PROJECT, course_project_id=COURSE, taught=[77]))
-    with store.session() as session:  # labeler 1 took the course; labeler 2 did not
-        session.add(Annotation(id=900, project_id=COURSE, task_id=1000, labeler_id=1, result=choice(U)))
 
     project_answer(processor, 1, 77, "shown in the course", U, labeler=1)
-    project_answer(processor, 2, 77, "shown in the course", R, labeler=2)
+    project_answer(processor, 2, 78, "kept for the project", U, labeler=2)
 
     with store.reading() as session:
-        checked = {row.labeler_id for row in session.query(Check).filter(Check.task_id == 77)}
-    assert checked == {2}
+        checked = {row.task_id for row in session.query(Check).filter(Check.project_id == PROJECT)}
+    assert checked == {78}
+    assert set(stored_gold(store, {PROJECT})) == {78}  # what the report, the gate, the dashboard and the pilot read
+
+
+def test_a_retake_starts_clean_on_the_labelers_own_page(store):
+    from ls_context.checks.personal import recent_feedback
+    from ls_context.store import Feedback
+
+    processor = Processor(store)
+    with store.session() as session:
+        session.add(Gold(task_id=1000, project_id=COURSE, result=choice(U)))
+    processor.annotation({"task": {"id": 1000, "project": COURSE, "data": {"text": "t"}},
+                          "annotation": {"id": 31, "result": choice(R), "completed_by": 3, "updated_at": "2026-11-29T10:00:00Z"}}, COURSE)
+    assert len(recent_feedback(store, 3)[1]) == 1
+
+    with store.session() as session:
+        processor.deleted({"annotations": [{"id": 31}]}, COURSE, session)
+
+    with store.reading() as session:
+        assert session.query(Check).count() == 0 and session.query(Feedback).count() == 0
+    assert recent_feedback(store, 3)[1] == []
 
 
 def test_a_labelers_page_names_the_course_by_the_project_it_prepares_for(store):
@@ -249,3 +271,15 @@ def test_a_labelers_page_names_the_course_by_the_project_it_prepares_for(store):
     Course_(store)
 
     assert where_answered(store, {COURSE, PROJECT}) == {COURSE: f"Onboarding course of project {PROJECT}", PROJECT: f"Project {PROJECT}"}
+
+
+def test_setup_refuses_a_course_project_before_touching_label_studio(store):
+    from ls_context.errors import LSContextError
+    from ls_context.guidelines.book import GuidelinesBook
+    from ls_context.labelstudio.setup import Backend, setup_project
+
+    with store.session() as session:
+        session.add(Course(project_id=PROJECT, course_project_id=COURSE, taught=[]))
+
+    with pytest.raises(LSContextError, match=f"project {COURSE} is the onboarding course of project {PROJECT}"):
+        setup_project(None, GuidelinesBook(store), COURSE, str(GUIDELINES), Backend("http://127.0.0.1:9"))

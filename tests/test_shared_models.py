@@ -40,6 +40,10 @@ def processes(tmp_path):
     for number, (text, label) in enumerate(TAUGHT, start=1):
         assert first.test_client().post("/webhook", json=annotation_event(number, text, label)).status_code == 201
     assert backend(first).settle()
+    # A fresh full fit, published: on a loaded machine the trainer may have fitted before the last answer above,
+    # learned it one by one, and a test's answer would make another full fit due in the middle of the test.
+    backend(first).models.model("7", CONFIG)
+    assert backend(first).models.refit("7", force=True) is not None
     second = create_app(settings)
     yield first, second
     backend(first).close()
@@ -79,10 +83,7 @@ def test_an_answer_given_to_one_process_reaches_the_others_model_within_a_poll(p
 def test_learning_one_answer_moves_the_classifier_towards_it(processes):
     first, _ = processes
     models = backend(first).models
-    models.model("7", CONFIG)
-    # A fresh full fit: on a loaded machine the trainer may have fitted before the fixture's last answer, which
-    # the model then learned one by one, and this test's answer would make a full fit due.
-    loaded = models.refit("7", force=True) or models.model("7", CONFIG)
+    loaded = models.model("7", CONFIG)  # the fixture's fresh full fit: a second one, whose answers must be learned
     assert loaded.learned_since_fit == 0
     choice = loaded.model.choices[0]
     text = "Where can I download the invoice for last month?"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from ls_context.errors import LSContextError
 from ls_context.quality.export import data_key
-from ls_context.store import Flag, Gold, Store
+from ls_context.store import Course, Flag, Gold, Store
 
 
 def import_gold(studio, store: Store, project_id: int, items: list[dict]) -> tuple[int, int]:
@@ -37,9 +37,15 @@ def _expected(item: dict, index: int) -> tuple[dict, list, str]:
 
 
 def stored_gold(store: Store, projects: set[int]) -> dict[int, list]:
-    """The gold answers `gold import` stored for these projects: task id -> expected result."""
+    """The gold answers `gold import` stored for these projects: task id -> expected result.
+
+    Gold tasks a project's onboarding course showed with their answers are no longer gold there.
+    """
     with store.reading() as session:
-        return dict(session.execute(select(Gold.task_id, Gold.result).where(Gold.project_id.in_(projects))).all())
+        found = dict(session.execute(select(Gold.task_id, Gold.result).where(Gold.project_id.in_(projects))).all())
+        taught = {task for (shown,) in session.execute(select(Course.taught).where(Course.project_id.in_(projects)))
+                  for task in shown or []}
+    return {task_id: result for task_id, result in found.items() if task_id not in taught}
 
 
 def stored_gold_items(store: Store, projects: set[int]) -> list[dict]:

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections import defaultdict
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ls_context.intake.webhook import ANNOTATION_ACTIONS
@@ -128,6 +128,9 @@ class Processor:
                 if row is not None:
                     tasks.add((row.project_id, row.task_id))
                     session.delete(row)
+            # Its verdicts go with it: a labeler retaking a course, or a lead removing an answer, starts clean.
+            session.execute(delete(Check).where(Check.annotation_id == annotation_id))
+            session.execute(delete(Feedback).where(Feedback.annotation_id == annotation_id))
         for project, task_id in sorted(tasks):  # answers_changed flushes the deletions first
             answers_changed(session, project, task_id, received_at)
         return {project_id} if ids and project_id is not None else set()
@@ -155,7 +158,7 @@ class Processor:
 
     def _gold_check(self, session, annotation, task, project_id, labeler_id) -> None:
         gold = session.get(Gold, task["id"])
-        if gold is None or annotation.get("was_cancelled") or taught(session, project_id, task["id"], labeler_id):
+        if gold is None or annotation.get("was_cancelled") or taught(session, project_id, task["id"]):
             return
         updated_at = annotation.get("updated_at")
         already = session.scalar(select(Check.id).where(Check.annotation_id == annotation["id"], Check.updated_at == updated_at))
@@ -200,13 +203,10 @@ class Processor:
                               key=f"course:{course.project_id}:{labeler_id}:{standing.status}")
 
 
-def taught(session, project_id: int, task_id: int, labeler_id: int | None) -> bool:
-    """Whether this gold task was shown, with its answer, in the project's course that this labeler took."""
+def taught(session, project_id: int, task_id: int) -> bool:
+    """Whether this gold task was shown with its answer in the project's onboarding course: then it is gold no more."""
     course = session.get(Course, project_id)
-    if course is None or task_id not in (course.taught or []) or labeler_id is None:
-        return False
-    return session.scalar(select(Annotation.id).where(Annotation.project_id == course.course_project_id,
-                                                      Annotation.labeler_id == labeler_id).limit(1)) is not None
+    return course is not None and task_id in (course.taught or [])
 
 
 def below_the_bar(session, project_id: int, labeler_id: int, gate) -> list[tuple[str, str]]:

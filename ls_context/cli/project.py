@@ -184,10 +184,12 @@ def onboard(context, project) -> None:
                f"{course.imported} task(s) added, {course.already} already there")
     click.echo("  " + ", ".join(f"{count} {source}(s)" for source, count in sorted(course.by_source.items())))
     if course.taught:
-        click.echo(f"  {len(course.taught)} gold task(s) of project {project} are in the course: a labeler who took it "
-                   "is no longer checked on them in the project")
-    click.echo(f"certified at {bar.min_accuracy:.0%} right on at least {bar.min_tasks} task(s), every label answered once "
-               "(guidelines `onboarding:`)")
+        click.echo(f"  {len(course.taught)} gold task(s) of project {project} are in the course with their answers: "
+                   "they no longer count as gold in the project")
+    needed = min(bar.min_tasks, course.size)
+    click.echo(f"certified at {bar.min_accuracy:.0%} right on at least {needed} course task(s), every label of the course "
+               "answered once (guidelines `onboarding:`" + (f"; min_tasks {bar.min_tasks} is more than the course has)"
+                                                          if needed < bar.min_tasks else ")"))
     for warning in course.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"Give the labelers access to the course project; `ls-context labelers --project {project}` shows where each stands.")

@@ -150,7 +150,11 @@ def report(context, project, export_file, gold_file, out, json_file) -> None:
 @pass_context
 def gate(context, project, export_file, gold_file, guidelines_file, min_accuracy, min_alpha, max_flag_rate,
          min_gold_per_labeler, min_gold_per_label, min_region_iou) -> None:
-    """Pass (exit 0) or fail (exit 1) a pilot batch, printing each criterion with its measured value."""
+    """Pass (exit 0) or fail (exit 1) a pilot batch, printing each criterion with its measured value.
+
+    Where the project has an onboarding course (`ls-context onboard`), a criterion of its own fails
+    on every labeler of the batch the course has not certified.
+    """
     from dataclasses import replace
 
     from ls_context.guidelines import GateThresholds

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from ls_context.errors import LSContextError
 
 
+RETRIEVE_TIMEOUT = 300  # seconds Label Studio may take to collect the model server's predictions
+
+
 class LabelStudioError(LSContextError):
     """Label Studio refused or could not be reached; `status` is the HTTP status, None without an answer."""
 
@@ -78,8 +81,11 @@ class Gateway:
     def retrieve_predictions(self, project_id: int, task_ids: list[int] | None = None) -> None:
         """Ask the connected model server for a prediction on these tasks, or every task (Label Studio's own action)."""
         selected = {"all": False, "included": list(task_ids)} if task_ids is not None else {"all": True, "excluded": []}
+        # Label Studio answers once the model server has predicted every task: minutes on a busy machine, and a
+        # repeat would only ask for the same predictions again.
         self.call(f"retrieve predictions in project {project_id}", self.client.actions.create,
-                  id="retrieve_tasks_predictions", project=project_id, selected_items=selected)
+                  id="retrieve_tasks_predictions", project=project_id, selected_items=selected,
+                  request_options={"timeout": RETRIEVE_TIMEOUT, "max_retries": 0})
 
     # -- tasks ----------------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ class Backend:
 def setup_project(studio: Gateway, book: GuidelinesBook, project_id: int, guidelines_path: str, backend: Backend) -> SetupReport:
     report = SetupReport()
     guidelines = load(guidelines_path)
+    _not_a_course(book.store, project_id)
     health = _health(backend)  # before anything changes: wrong credentials stop here
     project = studio.project(project_id)
     # The hints the project's previous guidelines wrote give way to the new ones; hints written by hand stay.
@@ -72,6 +73,19 @@ def setup_project(studio: Gateway, book: GuidelinesBook, project_id: int, guidel
     if not health:
         _preview(studio, project_id, extended, backend, report)
     return report
+
+
+def _not_a_course(store, project_id: int) -> None:
+    """A course project gets no model server: its pre-annotations would hand labelers the course's answers."""
+    from sqlalchemy import select
+
+    from ls_context.store import Course
+
+    with store.reading() as session:
+        parent = session.scalar(select(Course.project_id).where(Course.course_project_id == project_id))
+    if parent is not None:
+        raise LSContextError(f"project {project_id} is the onboarding course of project {parent}: wire project {parent} "
+                             f"instead (`ls-context onboard --project {parent}` keeps its course up to date); nothing was changed")
 
 
 def _health(backend: Backend) -> str | None:

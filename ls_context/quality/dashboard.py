@@ -37,7 +37,7 @@ def project_tasks(store: Store, project_id: int) -> list[dict]:
 
 def dashboard(store: Store, project_id: int, guidelines=None, label_studio_url: str | None = None, nonce: str = "") -> str:
     """The page: the gate (when the guidelines set bars), open flags by reason with their notes, and the report."""
-    dataset = build(project_tasks(store, project_id), stored_gold_items(store, {project_id}))
+    dataset = build(project_tasks(store, project_id), stored_gold=lambda projects: stored_gold_items(store, {project_id}))
     metrics = compute(dataset, guidelines.gate.match if guidelines else None, standings_by_name(store, project_id, guidelines))
     criteria, alerts = evaluate(metrics, guidelines.gate) if guidelines else ([], [])
     flags = [{"reason": reason, "label": label or "no label", "rows": rows} for (reason, label), rows in flags_by_reason(store, project_id)]

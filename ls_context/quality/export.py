@@ -273,7 +273,8 @@ class Reader:
         if len(self.gold) < len(gold):
             self.dataset.skipped["gold task that is not an object"] += len(gold) - len(self.gold)
         # Gold imported into Label Studio got new ids: such gold is found by its data instead.
-        self.gold_by_data = {data_key(item.get("data")) for item in self.gold}
+        # Only gold that carries data can be found by it: keys of missing data would all be one key.
+        self.gold_by_data = {data_key(item["data"]) for item in self.gold if isinstance(item.get("data"), dict) and item["data"]}
         self.task_by_data: dict[str, object] = {}
 
     def add(self, task: dict) -> None:
@@ -295,8 +296,8 @@ class Reader:
             image = image_of(task.get("data"))
             if image:
                 dataset.images[t] = image
-        if self.gold_by_data:
-            key = data_key(task.get("data"))
+        if self.gold_by_data and isinstance(task.get("data"), dict) and task["data"]:
+            key = data_key(task["data"])
             if key in self.gold_by_data:
                 self.task_by_data[key] = task["id"]
 
@@ -305,8 +306,8 @@ class Reader:
         dataset.labelers = list(self.labeler_index)
         for item in self.gold:
             task_id = item.get("id") if usable_id(item.get("id")) and item["id"] in self.task_index else None
-            if task_id is None:
-                task_id = self.task_by_data.get(data_key(item.get("data")))
+            if task_id is None and isinstance(item.get("data"), dict) and item["data"]:
+                task_id = self.task_by_data.get(data_key(item["data"]))
             if task_id is None:
                 dataset.skipped["gold task not found in the export"] += 1
                 continue
