@@ -40,11 +40,10 @@ def examples_from_store(store, project_id: int, field_by_control: dict[str, str]
 def lessons_from_store(store, project_id: int, field_by_control: dict[str, str], guidelines=None):
     """(examples per control, labeler trust per control): what a full fit learns, and how later answers will count."""
     known = _read(store, project_id, guidelines)
-    gate = guidelines.gate if guidelines is not None else None
     found: dict[str, list[Example]] = {}
     trusts: dict[str, LabelerTrust] = {}
     for control, field in field_by_control.items():
-        trust = trusts[control] = LabelerTrust.for_gate(gate, known.certified).fit(_gold_answers(known, control))
+        trust = trusts[control] = _trust(known, control, guidelines)
         if trust.below_:
             log.info("project %s, control %s: not learning from labelers below the bar until they recover: %s", project_id,
                      control, "; ".join(f"labeler {labeler} ({why})" for labeler, why in sorted(trust.below_.items(), key=str)))
@@ -54,7 +53,11 @@ def lessons_from_store(store, project_id: int, field_by_control: dict[str, str],
 
 def labeler_trust(store, project_id: int, control: str, guidelines=None) -> LabelerTrust:
     """How much the model trusts each labeler of a project on one control, from the store's gold checks and its course."""
-    known = _read(store, project_id, guidelines)
+    return _trust(_read(store, project_id, guidelines), control, guidelines)
+
+
+def _trust(known: "_Known", control: str, guidelines) -> LabelerTrust:
+    """The gate's rule over the gold answers on one control, and the course's certification."""
     return LabelerTrust.for_gate(guidelines.gate if guidelines is not None else None, known.certified).fit(_gold_answers(known, control))
 
 

@@ -190,17 +190,17 @@ class Processor:
 
     def _course_alert(self, session, course_project_id: int, labeler_id: int, guidelines) -> None:
         """Tell the team, once each, when a labeler is certified by a project's onboarding course or fails it."""
-        from ls_context.onboarding.standing import CERTIFIED, FAILED, standings
+        from ls_context.onboarding.standing import CERTIFIED, FAILED, prepares_for, standings
 
-        course = session.scalar(select(Course).where(Course.course_project_id == course_project_id))
-        if course is None:
+        project_id = prepares_for(session, course_project_id)
+        if project_id is None:
             return
         session.flush()
-        standing = (standings(session, course.project_id, guidelines.onboarding, [labeler_id]) or {}).get(labeler_id)
+        standing = (standings(session, project_id, guidelines.onboarding, [labeler_id]) or {}).get(labeler_id)
         if standing is not None and standing.status in (CERTIFIED, FAILED):
             self.alerts.queue(session, "course", f"{standing.email} {standing.status} the onboarding course of project "
-                              f"{course.project_id}: {standing.describe().split(': ', 1)[1]}", course.project_id,
-                              key=f"course:{course.project_id}:{labeler_id}:{standing.status}")
+                              f"{project_id}: {standing.describe().split(': ', 1)[1]}", project_id,
+                              key=f"course:{project_id}:{labeler_id}:{standing.status}")
 
 
 def taught(session, project_id: int, task_id: int) -> bool:

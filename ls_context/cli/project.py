@@ -178,8 +178,7 @@ def onboard(context, project) -> None:
     services = build(resolved, existing=True)
     backend = Backend(resolved.backend_url, resolved.webhook_secret, resolved.basic_auth)
     course = build_course(services.studio(), services.store, services.guidelines, project, backend)
-    guidelines = services.guidelines.latest(project)
-    bar = guidelines.onboarding
+    bar = course.bar
     click.echo(f"{'created' if course.created else 'updated'} the course \"{course.title}\" (project {course.project_id}): "
                f"{course.imported} task(s) added, {course.already} already there")
     click.echo("  " + ", ".join(f"{count} {source}(s)" for source, count in sorted(course.by_source.items())))

@@ -77,12 +77,10 @@ def setup_project(studio: Gateway, book: GuidelinesBook, project_id: int, guidel
 
 def _not_a_course(store, project_id: int) -> None:
     """A course project gets no model server: its pre-annotations would hand labelers the course's answers."""
-    from sqlalchemy import select
-
-    from ls_context.store import Course
+    from ls_context.onboarding.standing import prepares_for
 
     with store.reading() as session:
-        parent = session.scalar(select(Course.project_id).where(Course.course_project_id == project_id))
+        parent = prepares_for(session, project_id)
     if parent is not None:
         raise LSContextError(f"project {project_id} is the onboarding course of project {parent}: wire project {parent} "
                              f"instead (`ls-context onboard --project {parent}` keeps its course up to date); nothing was changed")

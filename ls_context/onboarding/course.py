@@ -20,8 +20,11 @@ from sqlalchemy import select
 from ls_context.checks.gold import import_gold
 from ls_context.errors import LSContextError
 from ls_context.guidelines import Guidelines
+from ls_context.guidelines.schema import Onboarding
 from ls_context.store import Course as CourseRow
 from ls_context.store import Gold, Store
+
+from .standing import prepares_for
 
 # Every labeler answers every course task: a task is done only when this many labelers answered it.
 EVERY_LABELER = 1000
@@ -36,7 +39,8 @@ class CourseTask:
     result: list
     explanation: str
     source: str  # "do example", "don't example", "edge case" or "gold"
-    label: str = ""
+    label: str = ""  # the expected label, for tasks from the guidelines
+    gold_task: int | None = None  # the project's gold task it copies
 
 
 @dataclass
@@ -53,6 +57,7 @@ class Course:
     taught: list = field(default_factory=list)  # the project's gold task ids shown in the course
     warnings: list = field(default_factory=list)
     size: int = 0  # the course's tasks built from the guidelines and gold now
+    bar: Onboarding = field(default_factory=Onboarding)  # what certifies a labeler
 
 
 def course_tasks(guidelines: Guidelines, label_config: str, gold: list, share: float, seed: int = 0) -> tuple[list[CourseTask], list[str]]:
@@ -107,7 +112,7 @@ def _gold_share(gold: list, share: float, seed: int) -> list[CourseTask]:
     usable = sorted((row for row in gold if row.data), key=lambda row: row.task_id)
     count = min(len(usable), max(1, round(share * len(usable)))) if share > 0 and usable else 0
     chosen = random.Random(seed).sample(usable, count)
-    return [CourseTask(dict(row.data), list(row.result), row.explanation or "", "gold", label=f"gold:{row.task_id}")
+    return [CourseTask(dict(row.data), list(row.result), row.explanation or "", "gold", gold_task=row.task_id)
             for row in sorted(chosen, key=lambda row: row.task_id)]
 
 
@@ -115,7 +120,7 @@ def build_course(studio, store: Store, book, project_id: int, backend) -> Course
     """Create (or bring up to date) the project's course in Label Studio; running it again adds only what is new."""
     project = studio.project(project_id)  # a project that does not exist is said first
     with store.reading() as session:
-        parent = session.scalar(select(CourseRow.project_id).where(CourseRow.course_project_id == project_id))
+        parent = prepares_for(session, project_id)
     if parent is not None or project.title.endswith(SUFFIX):
         raise LSContextError(f"project {project_id} is itself an onboarding course; give the project labelers will work on"
                              + (f" (project {parent})" if parent is not None else ""))
@@ -141,10 +146,11 @@ def build_course(studio, store: Store, book, project_id: int, backend) -> Course
     studio.ensure_webhook(course_project.id, f"{backend.url}/webhook", backend.headers())
     items = [{"data": task.data, "annotations": [{"result": task.result}], "explanation": task.explanation} for task in tasks]
     imported, already = import_gold(studio, store, course_project.id, items)
-    taught = sorted(int(task.label.split(":")[1]) for task in tasks if task.source == "gold")
+    taught = sorted(task.gold_task for task in tasks if task.gold_task is not None)
     with store.session() as session:
         session.merge(CourseRow(project_id=project_id, course_project_id=course_project.id, taught=taught))
-    course = Course(course_project.id, title, created, imported, already, taught=taught, warnings=warnings)
+    course = Course(course_project.id, title, created, imported, already, taught=taught, warnings=warnings, size=len(tasks),
+                    bar=guidelines.onboarding)
     for task in tasks:
         course.by_source[task.source] = course.by_source.get(task.source, 0) + 1
         if task.source != "gold":
@@ -153,7 +159,6 @@ def build_course(studio, store: Store, book, project_id: int, backend) -> Course
     if missing:
         course.warnings.append(f"no do-example or edge case for {', '.join(missing)}: add some, or the course teaches "
                                "these labels only through the gold it shows")
-    course.size = len(tasks)
     return course
 
 

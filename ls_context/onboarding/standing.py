@@ -111,6 +111,11 @@ def _course_labels(session, course_id: int) -> set[str]:
     return labels
 
 
+def prepares_for(session, project_id: int) -> int | None:
+    """The project whose onboarding course this project is, or None when it is no course."""
+    return session.scalar(select(Course.project_id).where(Course.course_project_id == project_id))
+
+
 def certified_labelers(session, project_id: int, bar: Onboarding) -> set[int] | None:
     """The labelers the course certified; None when the project has no course (then nobody needs certifying)."""
     found = standings(session, project_id, bar)

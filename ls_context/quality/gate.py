@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from ls_context.guidelines import GateThresholds
+from ls_context.onboarding.standing import CERTIFIED
 
 from .metrics import wilson_interval
 
@@ -152,7 +153,7 @@ def _flag_rate(annotators: dict, bar: float) -> Criterion:
 
 def _certified(onboarding: dict) -> tuple[Criterion, list[tuple[str, dict]]]:
     """Every labeler of the batch passed the project's onboarding course; returns the others with their standing."""
-    uncertified = sorted((name, standing) for name, standing in onboarding.items() if standing["status"] != "certified")
+    uncertified = sorted((name, standing) for name, standing in onboarding.items() if standing["status"] != CERTIFIED)
     share = (len(onboarding) - len(uncertified)) / len(onboarding) if onboarding else None
     detail = "not certified: " + ", ".join(f"{name} ({standing['status']})" for name, standing in uncertified) if uncertified else ""
     return Criterion("labelers certified by the onboarding course (share)", 1, share, not uncertified, detail), uncertified

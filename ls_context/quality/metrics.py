@@ -67,11 +67,8 @@ def compute(dataset: Dataset, thresholds: dict | None = None, onboarding: dict |
     regions = _regions(dataset, checks, consensus, gaps, thresholds, answered, uncertified)
     texts = _texts(dataset)
     gaps.extend(_flag_gaps(dataset))
-    annotators = _annotators(dataset, checks)
-    for name, found in (standing or {}).items():
-        annotators[name]["course"] = found
     return {
-        "annotators": annotators,
+        "annotators": _annotators(dataset, checks),
         "onboarding": standing,
         "agreement": agreement,
         "consensus": consensus,

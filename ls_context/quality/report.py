@@ -42,7 +42,7 @@ def render(metrics: dict, title: str = "Labeling quality report", gate=None, fla
         gaps={kind: rows for kind, rows in gaps.items() if rows},
         regions=metrics.get("regions") or {}, region_plots=region_plots(metrics.get("regions") or {}),
         texts=metrics.get("texts") or {}, gate=gate, flags=flags, task_link=task_link, nonce=nonce,
-        course=metrics.get("onboarding") is not None,
+        course=metrics.get("onboarding"),
     )
 
 
